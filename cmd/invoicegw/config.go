@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// envPrefix starts every configuration variable.
+const envPrefix = "INVOICEGW_"
+
+type dbConfig struct {
+	DatabaseURL string `env:"DATABASE_URL,required"`
+}
+
+type s3Config struct {
+	S3Endpoint  string `env:"S3_ENDPOINT,required"`
+	S3Region    string `env:"S3_REGION" envDefault:"us-east-1"`
+	S3Bucket    string `env:"S3_BUCKET,required"`
+	S3AccessKey string `env:"S3_ACCESS_KEY,required"`
+	S3SecretKey string `env:"S3_SECRET_KEY,required"`
+}
+
+// serveConfig is everything `serve` needs. Each field is documented in the README's
+// configuration table; keep the two in step.
+type serveConfig struct {
+	dbConfig
+	s3Config
+	HTTPAddr       string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	PublicURL      string        `env:"PUBLIC_URL,required"`
+	RedisURL       string        `env:"REDIS_URL,required"`
+	SMTPURL        string        `env:"SMTP_URL,required"`
+	MailFrom       string        `env:"MAIL_FROM,required"`
+	LogLevel       string        `env:"LOG_LEVEL" envDefault:"info"`
+	Workers        int           `env:"WORKERS" envDefault:"10"`
+	BodyLimit      string        `env:"BODY_LIMIT" envDefault:"10M"`
+	TrustedProxies []string      `env:"TRUSTED_PROXIES" envSeparator:","`
+	RetryBase      time.Duration `env:"RETRY_BASE" envDefault:"1m"`
+	RetryMax       time.Duration `env:"RETRY_MAX" envDefault:"1h"`
+	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
+}
+
+// parseEnv fills cfg from INVOICEGW_* variables read through getenv (tests pass
+// their own); errors name the variable.
+func parseEnv(cfg any, getenv func(string) string) error {
+	opts := env.Options{Prefix: envPrefix}
+	params, err := env.GetFieldParamsWithOptions(cfg, opts)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	opts.Environment = map[string]string{}
+	for _, p := range params {
+		if v := getenv(p.Key); v != "" {
+			opts.Environment[p.Key] = v
+		}
+	}
+	if err := env.ParseWithOptions(cfg, opts); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return nil
+}
+
+// validate checks what the types alone cannot, naming the variable.
+func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("configuration: INVOICEGW_PUBLIC_URL must be an absolute http(s) URL without a path, like https://invoices.example.com; got %q", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if a, err := mail.ParseAddress(c.MailFrom); err != nil || a.Address != c.MailFrom {
+		return nil, fmt.Errorf("configuration: INVOICEGW_MAIL_FROM must be a bare e-mail address like invoices@example.com; got %q", c.MailFrom)
+	}
+	if c.Workers < 1 || c.Workers > 1000 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_WORKERS must be between 1 and 1000; got %d", c.Workers)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, fmt.Errorf("configuration: INVOICEGW_LOG_LEVEL must be debug, info, warn or error; got %q", c.LogLevel)
+	}
+	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase || c.RetryHorizon < c.RetryBase {
+		return nil, fmt.Errorf("configuration: INVOICEGW_RETRY_BASE must be positive and at most INVOICEGW_RETRY_MAX and INVOICEGW_RETRY_HORIZON")
+	}
+	if _, err := parseBytes(c.BodyLimit); err != nil {
+		return nil, fmt.Errorf("configuration: INVOICEGW_BODY_LIMIT: %w", err)
+	}
+	for _, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("configuration: INVOICEGW_TRUSTED_PROXIES must be comma-separated CIDR prefixes like 10.0.0.0/8; got %q", s)
+		}
+		proxies = append(proxies, p)
+	}
+	return proxies, nil
+}
+
+// parseBytes accepts sizes like "10M", "512K" or "1G" (the syntax Echo's BodyLimit uses).
+func parseBytes(s string) (int64, error) {
+	units := map[string]int64{"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+	if len(s) < 2 {
+		return 0, fmt.Errorf("want a size like 10M, got %q", s)
+	}
+	mult, ok := units[strings.ToUpper(s[len(s)-1:])]
+	var n int64
+	if _, err := fmt.Sscan(s[:len(s)-1], &n); !ok || err != nil || n <= 0 {
+		return 0, fmt.Errorf("want a size like 10M, got %q", s)
+	}
+	return n * mult, nil
+}

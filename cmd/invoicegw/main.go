@@ -1,0 +1,69 @@
+// Command invoicegw is the one binary of the invoice delivery gateway: the HTTP API
+// and job workers (serve), schema migrations (migrate), tenant administration
+// (tenant), archive set-up (archive) and a development mail catcher (dev-smtp).
+// This package only parses configuration and wires implementations together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "invoicegw:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `invoicegw: electronic invoice delivery and tracking gateway
+
+Usage:
+  invoicegw serve [--migrate]          run the HTTP API and the delivery workers
+  invoicegw migrate                    apply database migrations
+  invoicegw tenant create --name NAME [--default-terms TEXT]
+                                       create a tenant; prints its id and API key (shown once)
+  invoicegw archive init               create the S3 bucket if it does not exist
+  invoicegw dev-smtp [--addr HOST:PORT] [--dir DIR]
+                                       a development SMTP server that keeps every message as .eml
+
+Configuration comes from INVOICEGW_* environment variables; see README.md.
+`
+
+// run is the whole program behind main, with its inputs and outputs passed in so
+// that tests can run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout)
+	case "migrate":
+		return migrate(ctx, args[1:], getenv, stdout)
+	case "tenant":
+		return tenant(ctx, args[1:], getenv, stdout, stderr)
+	case "archive":
+		return archiveCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "dev-smtp":
+		return devSMTP(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "invoicegw: unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+}

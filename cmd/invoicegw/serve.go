@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/gateway/httpapi"
+	"github.com/invoicegw/invoicegw/gateway/jobs"
+	"github.com/invoicegw/invoicegw/gateway/mailer"
+	"github.com/invoicegw/invoicegw/render"
+	"github.com/invoicegw/invoicegw/storage/archive"
+	"github.com/invoicegw/invoicegw/storage/cache"
+	"github.com/invoicegw/invoicegw/storage/postgres"
+	"github.com/invoicegw/invoicegw/templates"
+	"github.com/invoicegw/invoicegw/tracking"
+)
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated with the configuration
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	doMigrate := fs.Bool("migrate", false, "apply database migrations before serving")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	var cfg serveConfig
+	if err := parseEnv(&cfg, getenv); err != nil {
+		return err
+	}
+	proxies, err := cfg.validate()
+	if err != nil {
+		return err
+	}
+	smtpCfg, err := mailer.ParseURL(cfg.SMTPURL)
+	if err != nil {
+		return fmt.Errorf("configuration: INVOICEGW_SMTP_URL: %w", err)
+	}
+	log := newLogger(stdout, cfg.LogLevel)
+
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("INVOICEGW_DATABASE_URL: %w", err)
+	}
+	defer pool.Close()
+	if *doMigrate {
+		if err := postgres.Migrate(ctx, pool, log); err != nil {
+			return err
+		}
+	} else if err := postgres.CheckSchema(ctx, pool); err != nil {
+		return err
+	}
+	attempts := jobs.AttemptsFor(cfg.RetryBase, cfg.RetryMax, cfg.RetryHorizon)
+	db, err := postgres.New(pool, attempts)
+	if err != nil {
+		return err
+	}
+	rdb, err := cache.Open(ctx, cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("INVOICEGW_REDIS_URL: %w", err)
+	}
+	defer rdb.Close()
+	s3, err := archive.New(archive.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
+		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey})
+	if err != nil {
+		return fmt.Errorf("INVOICEGW_S3_*: %w", err)
+	}
+	renderer, err := render.New()
+	if err != nil {
+		return err
+	}
+	tmpl, err := templates.New()
+	if err != nil {
+		return err
+	}
+	classifier, err := tracking.NewClassifier()
+	if err != nil {
+		return err
+	}
+	public, _ := url.Parse(cfg.PublicURL)
+
+	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.New(smtpCfg, log),
+		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL}, time.Now, log)
+	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax}, log)
+	if err != nil {
+		return err
+	}
+	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
+	handler := httpapi.NewServer(httpapi.Deps{
+		Intake:  gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
+		Tracker: gateway.NewTracker(tokens, db, s3, classifier, time.Now, log),
+		Auth:    db,
+		Pages:   tmpl,
+		Checks: []httpapi.Check{
+			{Name: "postgres", Ping: db.Ping},
+			{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+			{Name: "s3", Ping: s3.Ping},
+		},
+		Log:            log,
+		BodyLimit:      cfg.BodyLimit,
+		TrustedProxies: proxies,
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("INVOICEGW_HTTP_ADDR: listen: %w", err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+
+	if err := queue.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("start delivery workers: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.InfoContext(ctx, "invoicegw serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "workers", cfg.Workers)
+
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(shutdownCtx); serr != nil {
+		log.Error("http shutdown", "err", serr)
+	}
+	// Let running deliveries finish their SMTP conversation; a job cut off mid-send
+	// would be flagged unknown_outcome on restart.
+	if qerr := queue.Stop(shutdownCtx); qerr != nil {
+		log.Error("stop delivery workers", "err", qerr)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}

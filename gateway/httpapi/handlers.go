@@ -1,0 +1,279 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/tracking"
+	"github.com/labstack/echo/v4"
+)
+
+type handlers struct {
+	Deps
+}
+
+type tenantKey struct{}
+
+// authenticate resolves the bearer API key to its tenant and stores the tenant in
+// the request context.
+func (h *handlers) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		auth := c.Request().Header.Get("Authorization")
+		key, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok || key == "" {
+			return gateway.Errorf(gateway.KindUnauthorized, `send your API key as "Authorization: Bearer igw_..."`)
+		}
+		hash, err := gateway.HashAPIKey(strings.TrimSpace(key))
+		if err != nil {
+			return err
+		}
+		tenant, err := h.Auth.TenantByKeyHash(c.Request().Context(), hash)
+		if err != nil {
+			if gateway.ErrorKind(err) == gateway.KindNotFound {
+				return gateway.Errorf(gateway.KindUnauthorized, "the API key is unknown or revoked")
+			}
+			return err
+		}
+		ctx := context.WithValue(c.Request().Context(), tenantKey{}, tenant)
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+func tenantOf(c echo.Context) gateway.Tenant {
+	t, _ := c.Request().Context().Value(tenantKey{}).(gateway.Tenant)
+	return t
+}
+
+// requireJSON refuses bodies that are not declared as JSON with 415.
+func requireJSON(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return echo.NewHTTPError(http.StatusUnsupportedMediaType, `send the body as JSON with "Content-Type: application/json"`)
+		}
+		return next(c)
+	}
+}
+
+func jsonEncode(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func writeJSON(c echo.Context, status int, v any) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	c.Response().WriteHeader(status)
+	return jsonEncode(c.Response(), v)
+}
+
+// invoiceResponse is the API's view of an invoice.
+type invoiceResponse struct {
+	ID            string             `json:"id"`
+	Object        string             `json:"object"`
+	Number        string             `json:"number"`
+	Status        gateway.Status     `json:"status"`
+	CustomerID    string             `json:"customer_id"`
+	Currency      string             `json:"currency"`
+	IssueDate     gateway.Date       `json:"issue_date"`
+	DueDate       gateway.Date       `json:"due_date"`
+	Totals        gateway.Totals     `json:"totals"`
+	TermsSHA256   string             `json:"terms_sha256"`
+	PayloadSHA256 string             `json:"payload_sha256"`
+	PDF           *gateway.Object    `json:"pdf"`
+	Deliveries    []gateway.Delivery `json:"deliveries"`
+	CreatedAt     time.Time          `json:"created_at"`
+	UpdatedAt     time.Time          `json:"updated_at"`
+	Invoice       gateway.Invoice    `json:"invoice"`
+}
+
+func toResponse(r *gateway.Record) invoiceResponse {
+	return invoiceResponse{
+		ID: r.ID, Object: "invoice", Number: r.Invoice.Number, Status: r.Status, CustomerID: r.Invoice.Customer.ID,
+		Currency: r.Invoice.Currency, IssueDate: r.Invoice.IssueDate, DueDate: r.Invoice.DueDate, Totals: r.Totals,
+		TermsSHA256: r.TermsSHA256, PayloadSHA256: r.PayloadSHA256, PDF: r.PDF, Deliveries: r.Deliveries,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Invoice: r.Invoice,
+	}
+}
+
+func (h *handlers) createInvoice(c echo.Context) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the body exceeds "+h.BodyLimit)
+		}
+		return gateway.Wrap(gateway.KindMalformed, err, "the request body could not be read")
+	}
+	r, err := h.Intake.Accept(c.Request().Context(), tenantOf(c), body)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/invoices/"+r.ID)
+	return writeJSON(c, http.StatusAccepted, toResponse(r))
+}
+
+func (h *handlers) getInvoice(c echo.Context) error {
+	r, err := h.Intake.Invoice(c.Request().Context(), tenantOf(c).ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, toResponse(r))
+}
+
+type eventsResponse struct {
+	InvoiceID string          `json:"invoice_id"`
+	Events    []gateway.Event `json:"events"`
+}
+
+func (h *handlers) invoiceEvents(c echo.Context) error {
+	id := c.Param("id")
+	evs, err := h.Intake.Events(c.Request().Context(), tenantOf(c).ID, id)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []gateway.Event{}
+	}
+	return writeJSON(c, http.StatusOK, eventsResponse{InvoiceID: id, Events: evs})
+}
+
+func (h *handlers) invoicePDF(c echo.Context) error {
+	r, data, err := h.Intake.PDF(c.Request().Context(), tenantOf(c).ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return writePDF(c, r, data, "attachment")
+}
+
+func writePDF(c echo.Context, r *gateway.Record, data []byte, disposition string) error {
+	hd := c.Response().Header()
+	hd.Set("X-Content-SHA256", r.PDF.SHA256)
+	hd.Set("ETag", `"`+r.PDF.SHA256+`"`)
+	hd.Set("Content-Disposition", disposition+`; filename="`+gateway.PDFFilename(r.Invoice.Number)+`"`)
+	hd.Set("Content-Length", strconv.Itoa(len(data)))
+	hd.Set("X-Content-Type-Options", "nosniff")
+	return c.Blob(http.StatusOK, "application/pdf", data)
+}
+
+func hitOf(c echo.Context) gateway.Hit {
+	return gateway.Hit{Method: c.Request().Method, UserAgent: c.Request().UserAgent(), IP: c.RealIP()}
+}
+
+// pixel always answers with the image, whatever the token: a broken image in an
+// e-mail helps nobody, and the answer must not reveal which tokens exist.
+func (h *handlers) pixel(c echo.Context) error {
+	token := strings.TrimSuffix(c.Param("file"), ".gif")
+	h.Tracker.Open(c.Request().Context(), token, hitOf(c))
+	hd := c.Response().Header()
+	hd.Set("Cache-Control", "no-store, no-cache, must-revalidate, private")
+	hd.Set("Pragma", "no-cache")
+	return c.Blob(http.StatusOK, "image/gif", tracking.PixelGIF())
+}
+
+// click records the hit and redirects to the hosted page of the same delivery, and
+// nowhere else: there is no redirect target in the URL to abuse.
+func (h *handlers) click(c echo.Context) error {
+	token := c.Param("token")
+	if err := h.Tracker.Click(c.Request().Context(), token, hitOf(c)); err != nil {
+		return h.notFoundPage(c, err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("Referrer-Policy", "no-referrer")
+	return c.Redirect(http.StatusSeeOther, "/i/"+token)
+}
+
+// pageHeaders keep the hosted page private: not cached by proxies, no referrer
+// leaking the token, no third-party anything.
+func pageHeaders(c echo.Context) {
+	hd := c.Response().Header()
+	hd.Set("Cache-Control", "no-store, private")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Robots-Tag", "noindex, nofollow")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+}
+
+func (h *handlers) page(c echo.Context) error {
+	token := c.Param("token")
+	r, err := h.Tracker.Page(c.Request().Context(), token, hitOf(c))
+	if err != nil {
+		return h.notFoundPage(c, err)
+	}
+	var buf bytes.Buffer
+	if err := h.Pages.Page(&buf, r.Page("/i/"+token+"/pdf")); err != nil {
+		return gateway.Wrap(gateway.KindInternal, err, "render hosted page")
+	}
+	pageHeaders(c)
+	return c.HTMLBlob(http.StatusOK, buf.Bytes())
+}
+
+func (h *handlers) download(c echo.Context) error {
+	r, data, err := h.Tracker.Download(c.Request().Context(), c.Param("token"), hitOf(c))
+	if err != nil {
+		return h.notFoundPage(c, err)
+	}
+	pageHeaders(c)
+	return writePDF(c, r, data, "attachment")
+}
+
+// notFoundPage answers recipients with a readable page instead of a problem
+// document; other errors go to the central handler.
+func (h *handlers) notFoundPage(c echo.Context, err error) error {
+	if gateway.ErrorKind(err) != gateway.KindNotFound {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := h.Pages.NotFound(&buf); err != nil {
+		return gateway.Wrap(gateway.KindInternal, err, "render not-found page")
+	}
+	pageHeaders(c)
+	return c.HTMLBlob(http.StatusNotFound, buf.Bytes())
+}
+
+func (h *handlers) healthz(c echo.Context) error {
+	return writeJSON(c, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// readyz asks every dependency at once with a short deadline.
+func (h *handlers) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(h.Checks))
+	for _, ch := range h.Checks {
+		go func() { results <- result{ch.Name, ch.Ping(ctx)} }()
+	}
+	out := readiness{Status: "ok", Checks: map[string]string{}}
+	for range h.Checks {
+		r := <-results
+		out.Checks[r.name] = "ok"
+		if r.err != nil {
+			out.Status, out.Checks[r.name] = "unavailable", "unavailable"
+			h.Log.WarnContext(ctx, "readiness check failed", "check", r.name, "err", r.err)
+		}
+	}
+	if out.Status != "ok" {
+		return writeJSON(c, http.StatusServiceUnavailable, out)
+	}
+	return writeJSON(c, http.StatusOK, out)
+}

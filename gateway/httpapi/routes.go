@@ -1,0 +1,30 @@
+package httpapi
+
+import (
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// addRoutes is the whole HTTP surface of the gateway in one place.
+func addRoutes(e *echo.Echo, d Deps) {
+	h := &handlers{Deps: d}
+
+	e.GET("/healthz", h.healthz)
+	e.GET("/readyz", h.readyz)
+
+	// Recipients: no credentials, the unguessable token is the capability.
+	e.GET("/t/o/:file", h.pixel)
+	e.HEAD("/t/o/:file", h.pixel)
+	e.GET("/t/l/:token", h.click)
+	e.HEAD("/t/l/:token", h.click)
+	e.GET("/i/:token", h.page)
+	e.HEAD("/i/:token", h.page)
+	e.GET("/i/:token/pdf", h.download)
+
+	// Accounting systems: bearer API keys.
+	api := e.Group("/v1", middleware.BodyLimit(d.BodyLimit), h.authenticate)
+	api.POST("/invoices", h.createInvoice, requireJSON)
+	api.GET("/invoices/:id", h.getInvoice)
+	api.GET("/invoices/:id/events", h.invoiceEvents)
+	api.GET("/invoices/:id/pdf", h.invoicePDF)
+}

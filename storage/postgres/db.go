@@ -1,0 +1,372 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+)
+
+// DB is the Postgres store. It is safe for concurrent use.
+type DB struct {
+	pool  *pgxpool.Pool
+	queue *river.Client[pgx.Tx] // insert-only: workers run in gateway/jobs
+	// deliverAttempts bounds how often one delivery job is tried (see gateway/jobs).
+	deliverAttempts int
+}
+
+// Open connects to Postgres and checks the connection.
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return pool, nil
+}
+
+// New wraps a pool. deliverAttempts is the MaxAttempts given to delivery jobs.
+func New(pool *pgxpool.Pool, deliverAttempts int) (*DB, error) {
+	queue, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("create job queue client: %w", err)
+	}
+	return &DB{pool: pool, queue: queue, deliverAttempts: deliverAttempts}, nil
+}
+
+// Pool exposes the pool for the job workers, which share it.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Ping checks that the database answers; for /readyz.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return gateway.Wrap(gateway.KindUnavailable, err, "database unreachable")
+	}
+	return nil
+}
+
+// dbError translates driver failures into domain kinds, once, here.
+func dbError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var ge *gateway.Error
+	if errors.As(err, &ge) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return gateway.Wrap(gateway.KindNotFound, err, what+" not found")
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return gateway.Wrap(gateway.KindUnavailable, err, what+": database did not answer in time")
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgErr.Code == "23505" {
+			return gateway.Wrap(gateway.KindConflict, err, what+" already exists")
+		}
+		return gateway.Wrap(gateway.KindInternal, err, what+": database error")
+	}
+	// Anything else is a connection-level failure: retrying later helps.
+	return gateway.Wrap(gateway.KindUnavailable, err, what+": database unavailable")
+}
+
+// CreateTenant stores a tenant with its first API key hash.
+func (db *DB) CreateTenant(ctx context.Context, t gateway.Tenant, keyID string, keyHash []byte) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO tenants (id, name, default_terms) VALUES ($1, $2, NULLIF($3, ''))`,
+			t.ID, t.Name, t.DefaultTerms); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, tenant_id, key_hash) VALUES ($1, $2, $3)`, keyID, t.ID, keyHash)
+		return err
+	})
+	return dbError(err, "tenant")
+}
+
+// TenantByKeyHash returns the tenant owning a live API key. Errors: KindNotFound.
+func (db *DB) TenantByKeyHash(ctx context.Context, hash []byte) (gateway.Tenant, error) {
+	var t gateway.Tenant
+	err := db.pool.QueryRow(ctx, `
+		SELECT t.id, t.name, coalesce(t.default_terms, '')
+		FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+		WHERE k.key_hash = $1 AND k.revoked_at IS NULL`, hash).Scan(&t.ID, &t.Name, &t.DefaultTerms)
+	return t, dbError(err, "api key")
+}
+
+// CreateInvoice stores an accepted invoice, its deliveries and its first event, and
+// enqueues one delivery job per delivery, all in one transaction. A number the tenant
+// already used is KindConflict with Detail["invoice_id"] naming the existing invoice.
+func (db *DB) CreateInvoice(ctx context.Context, r *gateway.Record, accepted gateway.Event) error {
+	doc, err := json.Marshal(r.Invoice)
+	if err != nil {
+		return fmt.Errorf("encode invoice: %w", err)
+	}
+	totals, err := json.Marshal(r.Totals)
+	if err != nil {
+		return fmt.Errorf("encode totals: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO invoices (id, tenant_id, number, customer_id, currency, issue_date, due_date,
+				document, totals, total, amount_due, terms, terms_sha256, payload_sha256, status, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+			ON CONFLICT (tenant_id, number) DO NOTHING`,
+			r.ID, r.TenantID, r.Invoice.Number, r.Invoice.Customer.ID, r.Invoice.Currency,
+			r.Invoice.IssueDate.Time, r.Invoice.DueDate.Time, doc, totals, r.Totals.Total, r.Totals.AmountDue,
+			r.Terms, r.TermsSHA256, r.PayloadSHA256, r.Status, r.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var existing string
+			if err := tx.QueryRow(ctx, `SELECT id FROM invoices WHERE tenant_id = $1 AND number = $2`,
+				r.TenantID, r.Invoice.Number).Scan(&existing); err != nil {
+				return err
+			}
+			return &gateway.Error{Kind: gateway.KindConflict,
+				Message: fmt.Sprintf("invoice number %q was already accepted", r.Invoice.Number),
+				Detail:  map[string]string{"invoice_id": existing}}
+		}
+		for _, d := range r.Deliveries {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				d.ID, r.ID, r.TenantID, d.Recipient.Name, d.Recipient.Email, d.Status, d.MessageID, r.CreatedAt); err != nil {
+				return err
+			}
+		}
+		if err := insertEvent(ctx, tx, r.TenantID, accepted); err != nil {
+			return err
+		}
+		for _, d := range r.Deliveries {
+			if _, err := db.queue.InsertTx(ctx, tx, gateway.DeliverJob{DeliveryID: d.ID},
+				&river.InsertOpts{MaxAttempts: db.deliverAttempts}); err != nil {
+				return fmt.Errorf("enqueue delivery: %w", err)
+			}
+		}
+		return nil
+	})
+	return dbError(err, "invoice")
+}
+
+const invoiceColumns = `i.id, i.tenant_id, i.document, i.totals, i.terms, i.terms_sha256, i.payload_sha256,
+	i.status, i.pdf_key, i.pdf_sha256, i.pdf_size, i.created_at, i.updated_at`
+
+func scanInvoice(row pgx.Row) (*gateway.Record, error) {
+	var (
+		r                 gateway.Record
+		doc, totals       []byte
+		pdfKey, pdfSHA256 *string
+		pdfSize           *int64
+	)
+	if err := row.Scan(&r.ID, &r.TenantID, &doc, &totals, &r.Terms, &r.TermsSHA256, &r.PayloadSHA256,
+		&r.Status, &pdfKey, &pdfSHA256, &pdfSize, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(doc, &r.Invoice); err != nil {
+		return nil, fmt.Errorf("decode stored invoice %s: %w", r.ID, err)
+	}
+	if err := json.Unmarshal(totals, &r.Totals); err != nil {
+		return nil, fmt.Errorf("decode stored totals %s: %w", r.ID, err)
+	}
+	if pdfKey != nil {
+		r.PDF = &gateway.Object{Key: *pdfKey, SHA256: *pdfSHA256, Size: *pdfSize}
+	}
+	return &r, nil
+}
+
+// Invoice returns one invoice of the tenant with its deliveries. Another tenant's
+// invoice is KindNotFound, exactly like a missing one.
+func (db *DB) Invoice(ctx context.Context, tenantID, id string) (*gateway.Record, error) {
+	r, err := scanInvoice(db.pool.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.id = $1 AND i.tenant_id = $2`, id, tenantID))
+	if err != nil {
+		return nil, dbError(err, "invoice")
+	}
+	r.Deliveries, err = db.deliveries(ctx, `WHERE invoice_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+const deliveryColumns = `id, invoice_id, tenant_id, recipient_name, recipient_email, status, attempts, message_id,
+	coalesce(last_reply, ''), sent_at, updated_at`
+
+func (db *DB) deliveries(ctx context.Context, where string, args ...any) ([]gateway.Delivery, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries `+where, args...)
+	if err != nil {
+		return nil, dbError(err, "deliveries")
+	}
+	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.Delivery, error) {
+		var d gateway.Delivery
+		err := row.Scan(&d.ID, &d.InvoiceID, &d.TenantID, &d.Recipient.Name, &d.Recipient.Email, &d.Status,
+			&d.Attempts, &d.MessageID, &d.LastReply, &d.SentAt, &d.UpdatedAt)
+		return d, err
+	})
+	return ds, dbError(err, "deliveries")
+}
+
+// Delivery returns one delivery and its invoice, for the worker. Errors: KindNotFound.
+func (db *DB) Delivery(ctx context.Context, deliveryID string) (*gateway.Record, *gateway.Delivery, error) {
+	ds, err := db.deliveries(ctx, `WHERE id = $1`, deliveryID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(ds) == 0 {
+		return nil, nil, gateway.Errorf(gateway.KindNotFound, "delivery %s not found", deliveryID)
+	}
+	r, err := scanInvoice(db.pool.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.id = $1`, ds[0].InvoiceID))
+	if err != nil {
+		return nil, nil, dbError(err, "invoice")
+	}
+	return r, &ds[0], nil
+}
+
+// Events returns an invoice's timeline, oldest first. Another tenant's invoice is
+// KindNotFound.
+func (db *DB) Events(ctx context.Context, tenantID, invoiceID string) ([]gateway.Event, error) {
+	var exists bool
+	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM invoices WHERE id = $1 AND tenant_id = $2)`,
+		invoiceID, tenantID).Scan(&exists); err != nil {
+		return nil, dbError(err, "invoice")
+	}
+	if !exists {
+		return nil, gateway.Errorf(gateway.KindNotFound, "invoice %s not found", invoiceID)
+	}
+	rows, err := db.pool.Query(ctx, `
+		SELECT id, invoice_id, coalesce(delivery_id, ''), type, level, at, detail
+		FROM events WHERE invoice_id = $1 ORDER BY id`, invoiceID)
+	if err != nil {
+		return nil, dbError(err, "events")
+	}
+	evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.Event, error) {
+		var e gateway.Event
+		err := row.Scan(&e.ID, &e.InvoiceID, &e.DeliveryID, &e.Type, &e.Level, &e.At, &e.Detail)
+		e.At = e.At.UTC()
+		return e, err
+	})
+	return evs, dbError(err, "events")
+}
+
+func insertEvent(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.Event) error {
+	var deliveryID *string
+	if e.DeliveryID != "" {
+		deliveryID = &e.DeliveryID
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO events (tenant_id, invoice_id, delivery_id, type, level, at, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		tenantID, e.InvoiceID, deliveryID, e.Type, e.Level, e.At, []byte(e.Detail))
+	return err
+}
+
+// RecordEvent appends one event.
+func (db *DB) RecordEvent(ctx context.Context, tenantID string, e gateway.Event) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return insertEvent(ctx, tx, tenantID, e) })
+	return dbError(err, "event")
+}
+
+// SetPDF records the archived PDF of an invoice together with its rendered and
+// archived events. The first PDF archived wins: when another worker got there first,
+// its object is returned and the events are not recorded again.
+func (db *DB) SetPDF(ctx context.Context, r *gateway.Record, obj gateway.Object, events ...gateway.Event) (gateway.Object, error) {
+	var got gateway.Object
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			UPDATE invoices SET pdf_key = $2, pdf_sha256 = $3, pdf_size = $4, updated_at = now()
+			WHERE id = $1 AND pdf_key IS NULL
+			RETURNING pdf_key, pdf_sha256, pdf_size`, r.ID, obj.Key, obj.SHA256, obj.Size).Scan(&got.Key, &got.SHA256, &got.Size)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tx.QueryRow(ctx, `SELECT pdf_key, pdf_sha256, pdf_size FROM invoices WHERE id = $1`, r.ID).
+				Scan(&got.Key, &got.SHA256, &got.Size)
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			if err := insertEvent(ctx, tx, r.TenantID, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return got, dbError(err, "invoice pdf")
+}
+
+// BeginSend moves a delivery from queued or deferred to sending, counts the attempt
+// and stores the tracking tokens of the message about to be sent, in one
+// transaction. It must commit before any byte goes to SMTP: a delivery found in
+// sending later means an attempt died mid-flight. A delivery in any other state is
+// KindConflict.
+func (db *DB) BeginSend(ctx context.Context, d *gateway.Delivery, tokens []gateway.Token) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
+			WHERE id = $1 AND status IN ('queued', 'deferred')`, d.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return gateway.Errorf(gateway.KindConflict, "delivery %s is not waiting to be sent", d.ID)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE invoices SET status = 'sending', updated_at = now() WHERE id = $1`, d.InvoiceID); err != nil {
+			return err
+		}
+		for _, t := range tokens {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO tracking_tokens (hash, kind, delivery_id, invoice_id, tenant_id) VALUES ($1, $2, $3, $4, $5)`,
+				t.Hash, t.Kind, t.DeliveryID, t.InvoiceID, t.TenantID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return dbError(err, "delivery")
+}
+
+// FinishSend records the outcome of an attempt: the delivery's (and its invoice's)
+// new status, the server's reply and the event that proves it.
+func (db *DB) FinishSend(ctx context.Context, d *gateway.Delivery, status gateway.Status, reply string, e gateway.Event) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var sentAt *time.Time
+		if status == gateway.StatusSent {
+			sentAt = &e.At
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE deliveries SET status = $2, last_reply = NULLIF($3, ''), sent_at = coalesce($4, sent_at), updated_at = now()
+			WHERE id = $1`, d.ID, status, reply, sentAt); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE invoices SET status = $2, updated_at = now() WHERE id = $1`, d.InvoiceID, status); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, d.TenantID, e)
+	})
+	return dbError(err, "delivery")
+}
+
+// ResolveToken implements gateway.TokenResolver against the truth.
+func (db *DB) ResolveToken(ctx context.Context, hash []byte) (gateway.Token, error) {
+	t := gateway.Token{Hash: hash}
+	err := db.pool.QueryRow(ctx, `SELECT kind, delivery_id, invoice_id, tenant_id FROM tracking_tokens WHERE hash = $1`, hash).
+		Scan(&t.Kind, &t.DeliveryID, &t.InvoiceID, &t.TenantID)
+	return t, dbError(err, "token")
+}
+
+var _ gateway.TokenResolver = (*DB)(nil)

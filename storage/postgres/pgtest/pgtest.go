@@ -1,0 +1,88 @@
+// Package pgtest gives each test its own PostgreSQL schema, migrated and dropped
+// afterwards, on the real server named by INVOICEGW_TEST_DATABASE_URL.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/invoicegw/invoicegw/storage/postgres"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DefaultURL is the development machines' PostgreSQL.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// Unavailable fails the test in CI (CI=true) and skips it elsewhere, with a message
+// saying how to get the service: integration tests never skip silently.
+func Unavailable(t testing.TB, service string, err error) {
+	t.Helper()
+	msg := fmt.Sprintf("%s unavailable (%v): run `make test`, which starts it", service, err)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// URL returns a database URL whose connections use the given schema.
+func URL(t testing.TB, schema string) string {
+	t.Helper()
+	base := os.Getenv("INVOICEGW_TEST_DATABASE_URL")
+	if base == "" {
+		base = DefaultURL
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("INVOICEGW_TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// MustOpen creates a fresh schema, migrates it, and returns a pool whose connections
+// use it, plus the schema's database URL (for a server under test). The schema is
+// dropped when the test ends.
+func MustOpen(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := postgres.Open(ctx, URL(t, "public"))
+	if err != nil {
+		Unavailable(t, "PostgreSQL", err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "t_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		admin.Close()
+	})
+	dbURL := URL(t, schema)
+	pool, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("open schema %s: %v", schema, err)
+	}
+	t.Cleanup(pool.Close)
+	if err := postgres.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("migrate schema %s: %v", schema, err)
+	}
+	return pool, dbURL
+}
