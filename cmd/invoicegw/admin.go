@@ -20,7 +20,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if len(args) > 0 {
 		return fmt.Errorf("migrate takes no arguments")
 	}
-	var cfg dbConfig
+	var cfg DBConfig
 	if err := parseEnv(&cfg, getenv); err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func tenant(ctx context.Context, args []string, getenv func(string) string, stdo
 	if strings.TrimSpace(*name) == "" {
 		return fmt.Errorf("tenant create: --name is required")
 	}
-	var cfg dbConfig
+	var cfg DBConfig
 	if err := parseEnv(&cfg, getenv); err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func archiveCmd(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprint(stderr, "usage: invoicegw archive init\n")
 		return errUsage
 	}
-	var cfg s3Config
+	var cfg S3Config
 	if err := parseEnv(&cfg, getenv); err != nil {
 		return err
 	}

@@ -14,11 +14,11 @@ import (
 // envPrefix starts every configuration variable.
 const envPrefix = "INVOICEGW_"
 
-type dbConfig struct {
+type DBConfig struct {
 	DatabaseURL string `env:"DATABASE_URL,required"`
 }
 
-type s3Config struct {
+type S3Config struct {
 	S3Endpoint  string `env:"S3_ENDPOINT,required"`
 	S3Region    string `env:"S3_REGION" envDefault:"us-east-1"`
 	S3Bucket    string `env:"S3_BUCKET,required"`
@@ -29,8 +29,8 @@ type s3Config struct {
 // serveConfig is everything `serve` needs. Each field is documented in the README's
 // configuration table; keep the two in step.
 type serveConfig struct {
-	dbConfig
-	s3Config
+	DBConfig
+	S3Config
 	HTTPAddr       string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	PublicURL      string        `env:"PUBLIC_URL,required"`
 	RedisURL       string        `env:"REDIS_URL,required"`

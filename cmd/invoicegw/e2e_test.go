@@ -178,7 +178,10 @@ type invoiceJSON struct {
 	ID     string `json:"id"`
 	Status string `json:"status"`
 	Totals struct {
-		Subtotal, Tax, Total, AmountDue string
+		Subtotal  string `json:"subtotal"`
+		Tax       string `json:"tax"`
+		Total     string `json:"total"`
+		AmountDue string `json:"amount_due"`
 	} `json:"totals"`
 	PDF *struct {
 		Key, SHA256 string
