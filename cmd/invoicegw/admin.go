@@ -14,19 +14,29 @@ import (
 	"github.com/invoicegw/invoicegw/gateway/mailer/catcher"
 	"github.com/invoicegw/invoicegw/storage/archive"
 	"github.com/invoicegw/invoicegw/storage/postgres"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// openDB connects to INVOICEGW_DATABASE_URL for the administrative commands.
+func openDB(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, error) {
+	var cfg DBConfig
+	if err := parseEnv(&cfg, getenv); err != nil {
+		return nil, err
+	}
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("INVOICEGW_DATABASE_URL: %w", err)
+	}
+	return pool, nil
+}
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 0 {
 		return fmt.Errorf("migrate takes no arguments")
 	}
-	var cfg DBConfig
-	if err := parseEnv(&cfg, getenv); err != nil {
-		return err
-	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	pool, err := openDB(ctx, getenv)
 	if err != nil {
-		return fmt.Errorf("INVOICEGW_DATABASE_URL: %w", err)
+		return err
 	}
 	defer pool.Close()
 	return postgres.Migrate(ctx, pool, newLogger(stdout, "info"))
@@ -47,13 +57,9 @@ func tenant(ctx context.Context, args []string, getenv func(string) string, stdo
 	if strings.TrimSpace(*name) == "" {
 		return fmt.Errorf("tenant create: --name is required")
 	}
-	var cfg DBConfig
-	if err := parseEnv(&cfg, getenv); err != nil {
-		return err
-	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	pool, err := openDB(ctx, getenv)
 	if err != nil {
-		return fmt.Errorf("INVOICEGW_DATABASE_URL: %w", err)
+		return err
 	}
 	defer pool.Close()
 	if err := postgres.CheckSchema(ctx, pool); err != nil {

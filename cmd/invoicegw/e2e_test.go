@@ -23,6 +23,7 @@ import (
 	"github.com/invoicegw/invoicegw/gateway/mailer/catcher"
 	"github.com/invoicegw/invoicegw/storage/archive/archivetest"
 	"github.com/invoicegw/invoicegw/storage/postgres/pgtest"
+	"github.com/invoicegw/invoicegw/storage/servicetest"
 )
 
 const exampleInvoice = `{
@@ -233,7 +234,7 @@ func (g *gw) events(id string) []eventJSON {
 func pdfText(t *testing.T, pdf []byte) string {
 	t.Helper()
 	if _, err := exec.LookPath("pdftotext"); err != nil {
-		pgtest.Unavailable(t, "pdftotext (Debian poppler-utils)", err)
+		servicetest.Unavailable(t, fmt.Sprintf("pdftotext (Debian poppler-utils) missing (%v): run `make test`, which installs it", err))
 	}
 	cmd := exec.Command("pdftotext", "-layout", "-", "-")
 	cmd.Stdin = bytes.NewReader(pdf)

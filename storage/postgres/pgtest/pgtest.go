@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/invoicegw/invoicegw/storage/servicetest"
 	"io"
 	"log/slog"
 	"net/url"
@@ -20,17 +21,6 @@ import (
 
 // DefaultURL is the development machines' PostgreSQL.
 const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// Unavailable fails the test in CI (CI=true) and skips it elsewhere, with a message
-// saying how to get the service: integration tests never skip silently.
-func Unavailable(t testing.TB, service string, err error) {
-	t.Helper()
-	msg := fmt.Sprintf("%s unavailable (%v): run `make test`, which starts it", service, err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 // URL returns a database URL whose connections use the given schema.
 func URL(t testing.TB, schema string) string {
@@ -58,7 +48,7 @@ func MustOpen(t testing.TB) (*pgxpool.Pool, string) {
 	defer cancel()
 	admin, err := postgres.Open(ctx, URL(t, "public"))
 	if err != nil {
-		Unavailable(t, "PostgreSQL", err)
+		servicetest.Unavailable(t, fmt.Sprintf("PostgreSQL unavailable (%v): run `make test`, which starts it", err))
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
