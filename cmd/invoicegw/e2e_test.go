@@ -26,20 +26,15 @@ import (
 	"github.com/invoicegw/invoicegw/storage/servicetest"
 )
 
-const exampleInvoice = `{
-  "number": "INV-2026-0042",
-  "issue_date": "2026-11-23",
-  "due_date": "2026-12-23",
-  "currency": "EUR",
-  "seller":   {"name": "Acme Supplies GmbH", "email": "billing@acme.test", "tax_id": "DE123456789",
-               "address": {"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}},
-  "customer": {"id": "CUST-7", "name": "Globex Ltd",
-               "address": {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"},
-               "contact": {"name": "Jane Doe", "email": "jane.doe@globex.test"}},
-  "lines": [{"description": "Widget", "quantity": "3", "unit_price": "19.99", "tax_rate": "19"}],
-  "terms": "Payment due within 30 days of the invoice date. Late payments accrue 1% interest per month.",
-  "payment": {"iban": "DE89370400440532013000", "bic": "COBADEFFXXX", "reference": "INV-2026-0042"}
-}`
+// exampleInvoice is the invoice `make run` tells a new user to send: the tests
+// prove the documented example works.
+var exampleInvoice = func() string {
+	b, err := os.ReadFile("../../deployments/local/example-invoice.json")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // gw is a gateway started in-process with run(), exactly as `invoicegw serve` starts.
 type gw struct {
