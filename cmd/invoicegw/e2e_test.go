@@ -494,6 +494,26 @@ func TestAPIRefusesBadRequestsAndChangesNothing(t *testing.T) {
 		})
 	}
 
+	t.Run("rejects a chunked body over the limit with 413, not 400", func(t *testing.T) {
+		// No Content-Length: the limit can only be found while reading.
+		body := io.MultiReader(strings.NewReader(`{"notes":"`), strings.NewReader(strings.Repeat("x", 11<<20)), strings.NewReader(`"}`))
+		req, err := http.NewRequest("POST", g.base+"/v1/invoices", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+g.apiKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("POST: %v", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get("Content-Type") != "application/problem+json" {
+			b, _ := io.ReadAll(resp.Body)
+			t.Errorf("status = %d %q %s, want 413 problem+json", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
+	})
+
 	// Nothing the refused requests carried was stored or sent.
 	g.waitStatus(firstID, "sent")
 	time.Sleep(300 * time.Millisecond)

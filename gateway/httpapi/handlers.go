@@ -109,9 +109,11 @@ func toResponse(r *gateway.Record) invoiceResponse {
 func (h *handlers) createInvoice(c echo.Context) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the body exceeds "+h.BodyLimit)
+		// The body limit middleware fails the read itself when a body without a
+		// Content-Length grows past the limit; keep its 413.
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return echo.NewHTTPError(he.Code, "the body exceeds the limit of "+h.BodyLimit)
 		}
 		return gateway.Wrap(gateway.KindMalformed, err, "the request body could not be read")
 	}

@@ -154,21 +154,6 @@ func (s *Sender) client(d *dialer, rec *replyRecorder) (*mail.Client, error) {
 	return c, nil
 }
 
-// Compose returns the bytes of the message Send would build for m, without sending it.
-// The bytes are a complete RFC 5322 message with CRLF line ends. A later Send of the same
-// m produces a different Date header and different MIME boundaries.
-func Compose(m gateway.Mail) ([]byte, error) {
-	msg, err := newMsg(m, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := msg.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("write message: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
 // newMsg builds the go-mail message for m, dated at date.
 func newMsg(m gateway.Mail, date time.Time) (*mail.Msg, error) {
 	// No go-mail User-Agent: the library version is nobody's business.

@@ -435,19 +435,6 @@ func TestSendStopsWhenContextEnds(t *testing.T) {
 	}
 }
 
-func TestCompose(t *testing.T) {
-	t.Parallel()
-	m := invoiceMail(jane)
-	data, err := mailer.Compose(m)
-	if err != nil {
-		t.Fatalf("Compose: %v", err)
-	}
-	if bytes.Contains(bytes.ReplaceAll(data, []byte("\r\n"), nil), []byte("\n")) {
-		t.Error("Compose output has bare LF line ends, want CRLF")
-	}
-	checkInvoiceMessage(t, data, m, "Jane Doe")
-}
-
 func asSendError(t *testing.T, res gateway.SendResult, err error) *gateway.SendError {
 	t.Helper()
 	if err == nil {
