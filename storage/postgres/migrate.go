@@ -102,7 +102,9 @@ func newGoose(pool *pgxpool.Pool) (*goose.Provider, func(), error) {
 		return nil, nil, fmt.Errorf("open embedded migrations: %w", err)
 	}
 	db := stdlib.OpenDBFromPool(pool)
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	// Out-of-order: features developed side by side land their numbered migrations
+	// in any order; each is applied once.
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithAllowOutofOrder(true))
 	if err != nil {
 		db.Close()
 		return nil, nil, fmt.Errorf("load migrations: %w", err)
