@@ -76,16 +76,18 @@ func (r *Record) Document() Document {
 
 // Delivery is one recipient of one invoice, with its own tracking tokens and events.
 type Delivery struct {
-	ID        string     `json:"id"`
-	InvoiceID string     `json:"invoice_id"`
-	TenantID  string     `json:"-"`
-	Recipient Contact    `json:"recipient"`
-	Status    Status     `json:"status"`
-	Attempts  int        `json:"attempts"`
-	MessageID string     `json:"message_id,omitempty"`
-	LastReply string     `json:"last_reply,omitempty"`
-	SentAt    *time.Time `json:"sent_at,omitempty"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	ID        string  `json:"id"`
+	InvoiceID string  `json:"invoice_id"`
+	TenantID  string  `json:"-"`
+	Recipient Contact `json:"recipient"`
+	Status    Status  `json:"status"`
+	Attempts  int     `json:"attempts"`
+	MessageID string  `json:"message_id,omitempty"`
+	// BounceToken names this delivery in its envelope sender (VERP); see tracking.BounceAddress.
+	BounceToken string     `json:"-"`
+	LastReply   string     `json:"last_reply,omitempty"`
+	SentAt      *time.Time `json:"sent_at,omitempty"`
+	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
 // TokenKind says what a tracking token opens.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/invoicegw/invoicegw/tracking"
 )
 
 // IntakeStore is what accepting and reading invoices needs from storage.
@@ -72,9 +74,13 @@ func (in *Intake) Accept(ctx context.Context, tenant Tenant, body []byte) (*Reco
 		UpdatedAt:     now,
 	}
 	dlvID := NewID("dlv")
+	bounce, err := tracking.NewBounceToken()
+	if err != nil {
+		return nil, Wrap(KindInternal, err, "could not create the delivery")
+	}
 	r.Deliveries = []Delivery{{
 		ID: dlvID, InvoiceID: r.ID, TenantID: tenant.ID, Recipient: inv.Customer.Contact,
-		Status: StatusQueued, MessageID: dlvID + "@" + in.messageDomain, UpdatedAt: now,
+		Status: StatusQueued, MessageID: dlvID + "@" + in.messageDomain, BounceToken: bounce, UpdatedAt: now,
 	}}
 	accepted := NewEvent(r.ID, "", EventAccepted, now, map[string]string{
 		"payload_sha256": r.PayloadSHA256,

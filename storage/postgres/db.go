@@ -145,9 +145,9 @@ func (db *DB) CreateInvoice(ctx context.Context, r *gateway.Record, accepted gat
 		}
 		for _, d := range r.Deliveries {
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				d.ID, r.ID, r.TenantID, d.Recipient.Name, d.Recipient.Email, d.Status, d.MessageID, r.CreatedAt); err != nil {
+				INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, bounce_token, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				d.ID, r.ID, r.TenantID, d.Recipient.Name, d.Recipient.Email, d.Status, d.MessageID, nullIfEmpty(d.BounceToken), r.CreatedAt); err != nil {
 				return err
 			}
 		}
@@ -206,7 +206,7 @@ func (db *DB) Invoice(ctx context.Context, tenantID, id string) (*gateway.Record
 }
 
 const deliveryColumns = `id, invoice_id, tenant_id, recipient_name, recipient_email, status, attempts, message_id,
-	coalesce(last_reply, ''), sent_at, updated_at`
+	coalesce(bounce_token, ''), coalesce(last_reply, ''), sent_at, updated_at`
 
 func (db *DB) deliveries(ctx context.Context, where string, args ...any) ([]gateway.Delivery, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries `+where, args...)
@@ -216,7 +216,7 @@ func (db *DB) deliveries(ctx context.Context, where string, args ...any) ([]gate
 	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.Delivery, error) {
 		var d gateway.Delivery
 		err := row.Scan(&d.ID, &d.InvoiceID, &d.TenantID, &d.Recipient.Name, &d.Recipient.Email, &d.Status,
-			&d.Attempts, &d.MessageID, &d.LastReply, &d.SentAt, &d.UpdatedAt)
+			&d.Attempts, &d.MessageID, &d.BounceToken, &d.LastReply, &d.SentAt, &d.UpdatedAt)
 		return d, err
 	})
 	return ds, dbError(err, "deliveries")
@@ -370,3 +370,11 @@ func (db *DB) ResolveToken(ctx context.Context, hash []byte) (gateway.Token, err
 }
 
 var _ gateway.TokenResolver = (*DB)(nil)
+
+// nullIfEmpty stores "" as NULL, for optional unique columns.
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
