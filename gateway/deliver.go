@@ -39,6 +39,9 @@ type DeliverConfig struct {
 	MailFrom     string // the header From address unless the tenant sets its own
 	PublicURL    string // base of tracked links, without a trailing slash
 	BounceDomain string // envelope senders are bounce+<token>@BounceDomain; empty: MailFrom
+	// Tracking gives each tenant's privacy mode: with "off" the e-mail carries neither
+	// pixel nor honeypot. nil tracks every message (tests of other features).
+	Tracking TrackingSettingsStore
 }
 
 // Deliverer carries one delivery through render, archive and send. It is run by the
@@ -147,7 +150,15 @@ func (dl *Deliverer) prepare(ctx context.Context, r *Record, d *Delivery, s Deli
 	if err != nil {
 		return nil, err
 	}
-	mail, tokens, err := dl.compose(r, d, s, pdf)
+	track := true
+	if dl.cfg.Tracking != nil {
+		ts, err := dl.cfg.Tracking.TrackingSettings(ctx, r.TenantID)
+		if err != nil {
+			return nil, fmt.Errorf("tracking settings: %w", err)
+		}
+		track = ts.PrivacyMode != PrivacyOff
+	}
+	mail, tokens, err := dl.compose(r, d, s, pdf, track)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +315,7 @@ func (dl *Deliverer) envelope(d *Delivery) Envelope {
 }
 
 // compose builds the message and the tracking tokens that its links carry.
-func (dl *Deliverer) compose(r *Record, d *Delivery, s DeliverySettings, pdf []byte) (Mail, []Token, error) {
+func (dl *Deliverer) compose(r *Record, d *Delivery, s DeliverySettings, pdf []byte, track bool) (Mail, []Token, error) {
 	var tokens []Token
 	newToken := func(kind TokenKind) (string, error) {
 		tok, hash, err := tracking.NewToken()
@@ -314,13 +325,22 @@ func (dl *Deliverer) compose(r *Record, d *Delivery, s DeliverySettings, pdf []b
 		tokens = append(tokens, Token{Hash: hash, Kind: kind, DeliveryID: d.ID, InvoiceID: r.ID, TenantID: r.TenantID})
 		return tok, nil
 	}
-	pixel, err := newToken(TokenPixel)
-	if err != nil {
-		return Mail{}, nil, err
-	}
 	link, err := newToken(TokenLink)
 	if err != nil {
 		return Mail{}, nil, err
+	}
+	var pixelURL, honeypotURL string
+	if track {
+		pixel, err := newToken(TokenPixel)
+		if err != nil {
+			return Mail{}, nil, err
+		}
+		honeypot, err := newToken(TokenHoneypot)
+		if err != nil {
+			return Mail{}, nil, err
+		}
+		pixelURL = dl.cfg.PublicURL + "/t/o/" + pixel + ".gif"
+		honeypotURL = dl.cfg.PublicURL + "/t/l/" + honeypot
 	}
 	inv := r.Invoice
 	attach := s.attachMode()
@@ -331,7 +351,8 @@ func (dl *Deliverer) compose(r *Record, d *Delivery, s DeliverySettings, pdf []b
 		InvoiceNumber: inv.Number,
 		AmountDue:     inv.Currency + " " + r.Totals.AmountDue,
 		DueDate:       inv.DueDate.Format(time.DateOnly),
-		PixelURL:      dl.cfg.PublicURL + "/t/o/" + pixel + ".gif",
+		PixelURL:      pixelURL,
+		HoneypotURL:   honeypotURL,
 		Attached:      attach != AttachLink,
 		Template:      s.Template(invoiceLocale(r)),
 	}

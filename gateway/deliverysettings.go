@@ -83,9 +83,6 @@ func (s DeliverySettings) Redacted() DeliverySettings {
 	return s
 }
 
-// Locales the e-mail templates and the PDF are written in.
-var Locales = []string{"en", "de", "fr", "es", "nl"}
-
 var dnsLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 
 // SettingsChecker checks what only other packages can: that templates parse and
@@ -181,5 +178,8 @@ type SettingsStore interface {
 
 // invoiceLocale is the language of the invoice's e-mail, the same as its PDF's.
 func invoiceLocale(r *Record) string {
-	return "en"
+	if r.Invoice.Locale == "" {
+		return "en"
+	}
+	return r.Invoice.Locale
 }
