@@ -21,6 +21,9 @@ type Config struct {
 	Workers   int           // concurrent deliveries
 	RetryBase time.Duration // first retry delay; doubles each attempt
 	RetryMax  time.Duration // longest single delay
+	// FetchPoll is how often idle workers look for due jobs (River's default, 1 s,
+	// when zero). Retries become due on River's scheduler, every few seconds.
+	FetchPoll time.Duration
 }
 
 // deliverWorker adapts gateway.Deliverer to River.
@@ -77,6 +80,8 @@ func NewClient(pool *pgxpool.Pool, dl *gateway.Deliverer, cfg Config, log *slog.
 		// Jobs are evidence-bearing: keep finished ones for a week for inspection.
 		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
 		ErrorHandler:                &errorHandler{log: log},
+		FetchPollInterval:           cfg.FetchPoll,
+		FetchCooldown:               min(cfg.FetchPoll, 100*time.Millisecond),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create job client: %w", err)

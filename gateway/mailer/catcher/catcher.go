@@ -28,6 +28,10 @@ type Message struct {
 	To       []string // RCPT TO addresses
 	Data     []byte
 	Received time.Time
+	// DSN parameters the client gave (RFC 3461), for the last recipient.
+	Ret    string
+	EnvID  string
+	Notify []string
 }
 
 // Outcome is how the catcher answers the end of a message's data.
@@ -53,6 +57,10 @@ type Options struct {
 	// data transfers on this server so far, starting at 1. It may be called
 	// concurrently for different connections.
 	Reply func(n int, m Message) Outcome
+	// MailDelay, if set, is slept before answering MAIL FROM; n counts MAIL commands
+	// on this server, starting at 1. A slow server before the data: the client's
+	// timeout there proves nothing was taken.
+	MailDelay func(n int) time.Duration
 	// Log receives errors and one line per message; nil discards.
 	Log *slog.Logger
 }
@@ -71,6 +79,7 @@ type Server struct {
 	closed    bool
 	inFlight  sync.WaitGroup // Data calls in progress; Close waits for them
 	transfers int
+	mails     int
 	accepted  []Message
 	changed   chan struct{} // closed and replaced whenever a message is accepted
 }
@@ -109,6 +118,7 @@ func Start(addr string, opts Options) (*Server, error) {
 	srv.MaxRecipients = 100
 	srv.AllowInsecureAuth = true // dev and tests: no TLS, any credentials
 	srv.EnableSMTPUTF8 = true
+	srv.EnableDSN = true // like postfix: clients then send RET, ENVID and NOTIFY
 	// Long enough for any test or dev client, short enough that a stuck client does
 	// not hold a goroutine forever.
 	srv.ReadTimeout = 5 * time.Minute
@@ -217,6 +227,9 @@ type session struct {
 	conn *smtp.Conn
 	from string
 	to   []string
+	// DSN parameters of the current transaction.
+	mailOpts *smtp.MailOptions
+	rcptOpts *smtp.RcptOptions
 }
 
 func (ss *session) AuthMechanisms() []string { return []string{sasl.Plain} }
@@ -229,13 +242,30 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, _, _ string) error { return nil }), nil
 }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.from = from
+	ss.mailOpts = opts
+	s := ss.srv
+	if s.opts.MailDelay != nil {
+		s.mu.Lock()
+		s.mails++
+		n := s.mails
+		s.mu.Unlock()
+		if d := s.opts.MailDelay(n); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+			}
+		}
+	}
 	return nil
 }
 
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	ss.to = append(ss.to, to)
+	ss.rcptOpts = opts
 	return nil
 }
 
@@ -253,6 +283,14 @@ func (ss *session) Data(r io.Reader) error {
 		return err
 	}
 	m := Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, Received: time.Now()}
+	if ss.mailOpts != nil {
+		m.Ret, m.EnvID = string(ss.mailOpts.Return), ss.mailOpts.EnvelopeID
+	}
+	if ss.rcptOpts != nil {
+		for _, n := range ss.rcptOpts.Notify {
+			m.Notify = append(m.Notify, string(n))
+		}
+	}
 
 	var out Outcome
 	if s.opts.Reply != nil {
@@ -294,6 +332,7 @@ func (ss *session) Data(r io.Reader) error {
 func (ss *session) Reset() {
 	ss.from = ""
 	ss.to = nil
+	ss.mailOpts, ss.rcptOpts = nil, nil
 }
 
 func (ss *session) Logout() error { return nil }
