@@ -43,6 +43,9 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 func tenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "delivery-settings" {
+		return tenantDeliverySettings(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprint(stderr, "usage: invoicegw tenant create --name NAME [--default-terms TEXT]\n")
 		return errUsage

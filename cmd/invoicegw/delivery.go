@@ -1,16 +1,33 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
 	"github.com/invoicegw/invoicegw/gateway/mailer"
 	"github.com/invoicegw/invoicegw/storage/archive"
+	"github.com/invoicegw/invoicegw/storage/postgres"
+	"github.com/invoicegw/invoicegw/templates"
 )
+
+// settingsChecker checks tenant delivery settings with the packages that use them.
+type settingsChecker struct{ *templates.Templates }
+
+func (settingsChecker) CheckDKIMKey(pem string) error {
+	_, err := mailer.ParseDKIMKey(pem)
+	return err
+}
 
 // DeliveryConfig is how invoices leave: the transport, the bounce domain and the
 // archive's retention. Documented in the README's configuration table.
@@ -76,4 +93,66 @@ func (c DeliveryConfig) transport(smtpURL string, log *slog.Logger) (gateway.Mai
 // Lock enabled.
 func (c DeliveryConfig) lock() archive.Lock {
 	return archive.Lock{Mode: c.S3LockMode, Retention: c.S3Retention}
+}
+
+// tenantDeliverySettings prints or replaces a tenant's delivery settings, validated
+// exactly as PUT /v1/settings/delivery does.
+func tenantDeliverySettings(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tenant delivery-settings", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tenantID := fs.String("tenant", "", "the tenant's id (required)")
+	set := fs.String("set", "", "a JSON file with the new settings; - reads stdin")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *tenantID == "" {
+		return fmt.Errorf("tenant delivery-settings: --tenant is required")
+	}
+	pool, err := openDB(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	db, err := postgres.New(pool, 1)
+	if err != nil {
+		return err
+	}
+	tmpl, err := templates.New()
+	if err != nil {
+		return err
+	}
+	svc := gateway.NewDeliveries(db, settingsChecker{tmpl}, "localhost", time.Now, slog.New(slog.DiscardHandler))
+	var out gateway.DeliverySettings
+	if *set == "" {
+		out, err = svc.Settings(ctx, *tenantID)
+	} else {
+		var raw []byte
+		if *set == "-" {
+			raw, err = io.ReadAll(os.Stdin)
+		} else {
+			raw, err = os.ReadFile(*set)
+		}
+		if err != nil {
+			return fmt.Errorf("tenant delivery-settings: read %s: %w", *set, err)
+		}
+		var in gateway.DeliverySettings
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			return fmt.Errorf("tenant delivery-settings: %s is not delivery settings JSON: %w", *set, err)
+		}
+		out, err = svc.SetSettings(ctx, *tenantID, in)
+	}
+	if err != nil {
+		var ge *gateway.Error
+		if errors.As(err, &ge) && len(ge.Fields) > 0 {
+			for _, f := range ge.Fields {
+				fmt.Fprintf(stderr, "%s: %s\n", f.Field, f.Message)
+			}
+		}
+		return fmt.Errorf("tenant delivery-settings: %w", err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

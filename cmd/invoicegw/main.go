@@ -34,6 +34,9 @@ Usage:
   invoicegw migrate                    apply database migrations
   invoicegw tenant create --name NAME [--default-terms TEXT]
                                        create a tenant; prints its id and API key (shown once)
+  invoicegw tenant delivery-settings --tenant ID [--set FILE|-]
+                                       print a tenant's delivery settings, or replace them
+                                       with the JSON in FILE (- reads stdin)
   invoicegw archive init               create the S3 bucket if it does not exist
   invoicegw dev-smtp [--addr HOST:PORT] [--dir DIR]
                                        a development SMTP server that keeps every message as .eml

@@ -114,10 +114,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		CSRFKey: pageKey, Now: time.Now, Log: log,
 	})
 	handler := httpapi.NewServer(httpapi.Deps{
-		Intake:  gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
-		Tracker: tracker,
-		Auth:    db,
-		Pages:   tmpl,
+		Intake:     gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
+		Tracker:    tracker,
+		Deliveries: gateway.NewDeliveries(db, settingsChecker{tmpl}, public.Hostname(), time.Now, log),
+		Auth:       db,
+		Pages:      tmpl,
 		Checks: []httpapi.Check{
 			{Name: "postgres", Ping: db.Ping},
 			{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},

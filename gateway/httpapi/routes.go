@@ -32,4 +32,8 @@ func addRoutes(e *echo.Echo, d Deps) {
 	api.GET("/settings/tracking", h.getTrackingSettings)
 	api.PUT("/settings/tracking", h.putTrackingSettings, requireJSON)
 	api.POST("/deliveries/:id/revoke-links", h.revokeLinks)
+	api.POST("/deliveries/:id/resend", h.resendDelivery)
+	api.POST("/invoices/:id/deliveries", h.addDelivery, requireJSON)
+	api.GET("/settings/delivery", h.getDeliverySettings)
+	api.PUT("/settings/delivery", h.putDeliverySettings, requireJSON)
 }

@@ -35,6 +35,7 @@ type Check struct {
 type Deps struct {
 	Intake         *gateway.Intake
 	Tracker        *gateway.Tracker
+	Deliveries     *gateway.Deliveries
 	Auth           Authenticator
 	Pages          Pages
 	Checks         []Check

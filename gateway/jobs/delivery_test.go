@@ -262,8 +262,10 @@ func TestDeliveryFaults(t *testing.T) {
 			wantStatus: gateway.StatusSent, wantEvents: "deferred deferred sent", wantTransfers: 3, wantAccepted: 1,
 		},
 		{
-			name:       "550 fails at once with the reply and is not retried",
-			reply:      func(int) catcher.Outcome { return catcher.Outcome{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "Rejected as spam"} },
+			name: "550 fails at once with the reply and is not retried",
+			reply: func(int) catcher.Outcome {
+				return catcher.Outcome{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "Rejected as spam"}
+			},
 			wantStatus: gateway.StatusFailed, wantEvents: "failed", wantTransfers: 1, wantReply: "550 5.7.1 Rejected as spam",
 		},
 		{
@@ -345,4 +347,110 @@ func TestDeliveryFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestResendRedirectAndCc(t *testing.T) {
+	t.Parallel()
+	var tr transfers
+	drop := true
+	var mu sync.Mutex
+	srv := catcher.MustStart(t, catcher.Options{Reply: func(n int, m catcher.Message) catcher.Outcome {
+		tr.add(m)
+		mu.Lock()
+		defer mu.Unlock()
+		if drop && m.To[0] == "jane.doe@globex.test" {
+			return catcher.Outcome{Drop: true}
+		}
+		return catcher.Outcome{}
+	}})
+	h := newHarness(t, harnessOptions{mailer: relayTo(srv.Addr(), 5*time.Second)})
+	svc := gateway.NewDeliveries(h.db, nil, bounceDomain, time.Now, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+
+	r := h.accept(gateway.Contact{Name: "AP team", Email: "ap@globex.test"})
+	got := h.waitFinal(r.ID, 30*time.Second)
+	if len(got.Deliveries) != 2 {
+		t.Fatalf("deliveries = %d, want 2 (contact and cc)", len(got.Deliveries))
+	}
+	byEmail := map[string]gateway.Delivery{}
+	for _, d := range got.Deliveries {
+		byEmail[d.Recipient.Email] = d
+	}
+	to, cc := byEmail["jane.doe@globex.test"], byEmail["ap@globex.test"]
+	firstPDF := got.PDF
+	if to.Status != gateway.StatusUnknownOutcome || cc.Status != gateway.StatusSent {
+		t.Fatalf("statuses = to %s, cc %s; want unknown_outcome and sent", to.Status, cc.Status)
+	}
+	if got.Status != gateway.StatusUnknownOutcome {
+		t.Errorf("invoice status = %s, want the contact's unknown_outcome (a cc never decides it)", got.Status)
+	}
+	if to.BounceToken == cc.BounceToken || to.MessageID == cc.MessageID || to.Message.SHA256 == cc.Message.SHA256 {
+		t.Errorf("contact and cc share a token, Message-ID or message: %+v %+v", to, cc)
+	}
+
+	t.Run("resend of a sent delivery is refused", func(t *testing.T) {
+		if _, err := svc.Resend(ctx, h.tenant.ID, cc.ID, ""); gateway.ErrorKind(err) != gateway.KindConflict {
+			t.Errorf("err = %v, want conflict", err)
+		}
+	})
+	t.Run("resend of unknown_outcome sends the archived bytes again", func(t *testing.T) {
+		mu.Lock()
+		drop = false
+		mu.Unlock()
+		if _, err := svc.Resend(ctx, h.tenant.ID, to.ID, "customer says nothing arrived"); err != nil {
+			t.Fatal(err)
+		}
+		got := h.waitFinal(r.ID, 30*time.Second)
+		var after gateway.Delivery
+		for _, d := range got.Deliveries {
+			if d.ID == to.ID {
+				after = d
+			}
+		}
+		if after.Status != gateway.StatusSent || after.Attempts != 2 || got.Status != gateway.StatusSent {
+			t.Errorf("after resend: %s attempts %d invoice %s; want sent, 2, sent", after.Status, after.Attempts, got.Status)
+		}
+		eml := h.archived(after)
+		n := 0
+		tr.mu.Lock()
+		for _, m := range tr.msgs {
+			if m.To[0] == to.Recipient.Email {
+				n++
+				if !bytes.Equal(m.Data, eml) {
+					t.Errorf("a transfer to the contact differs from the archived message")
+				}
+			}
+		}
+		tr.mu.Unlock()
+		if n != 2 {
+			t.Errorf("transfers to the contact = %d, want 2 (the dropped one and the resend)", n)
+		}
+		if evs := h.events(r.ID, gateway.EventResendRequested); len(evs) != 1 || evs[0]["previous_status"] != "unknown_outcome" {
+			t.Errorf("resend events = %v", evs)
+		}
+	})
+	t.Run("redirect sends the archived invoice to another contact as a new delivery", func(t *testing.T) {
+		if _, err := svc.Redirect(ctx, h.tenant.ID, r.ID, gateway.Contact{Email: "not an address"}); gateway.ErrorKind(err) != gateway.KindInvalid {
+			t.Errorf("bad address: err = %v, want invalid", err)
+		}
+		d, err := svc.Redirect(ctx, h.tenant.ID, r.ID, gateway.Contact{Name: "John Roe", Email: "john.roe@globex.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := h.waitFinal(r.ID, 30*time.Second)
+		if len(got.Deliveries) != 3 {
+			t.Fatalf("deliveries = %d, want 3", len(got.Deliveries))
+		}
+		for _, x := range got.Deliveries {
+			if x.ID == d.ID && (x.Status != gateway.StatusSent || x.Message == nil) {
+				t.Errorf("redirected delivery = %+v, want sent with its own archived message", x)
+			}
+		}
+		if got.PDF == nil || firstPDF == nil || *got.PDF != *firstPDF {
+			t.Errorf("PDF = %+v, want the archived %+v", got.PDF, firstPDF)
+		}
+		if len(h.events(r.ID, gateway.EventRendered)) != 1 {
+			t.Errorf("the PDF was rendered more than once")
+		}
+	})
 }

@@ -238,3 +238,5 @@ func (db *DB) SetDeliverySettings(ctx context.Context, tenantID string, s gatewa
 		ON CONFLICT (tenant_id) DO UPDATE SET settings = EXCLUDED.settings, updated_at = now()`, tenantID, raw)
 	return dbError(err, "delivery settings")
 }
+
+var _ gateway.DeliveriesStore = (*DB)(nil)
