@@ -42,6 +42,9 @@ type harnessOptions struct {
 	mailer  gateway.Mailer
 	archive gateway.Archive // default: a bucket per test
 	workers int
+	// appName tags the harness's database connections (application_name), so a
+	// fault test can find and terminate exactly these.
+	appName string
 }
 
 var (
@@ -61,7 +64,15 @@ func sharedRenderer(t *testing.T) *render.Renderer {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	pool, _ := pgtest.MustOpen(t)
+	pool, dbURL := pgtest.MustOpen(t)
+	if o.appName != "" {
+		tagged, err := postgres.Open(context.Background(), dbURL+"&application_name="+o.appName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tagged.Close)
+		pool = tagged
+	}
 	db, err := postgres.New(pool, jobs.AttemptsFor(50*time.Millisecond, 100*time.Millisecond, 2*time.Second))
 	if err != nil {
 		t.Fatal(err)
