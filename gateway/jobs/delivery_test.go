@@ -31,7 +31,7 @@ const bounceDomain = "gw.test"
 // harness is one gateway's delivery side on real Postgres, MinIO, renderer and
 // templates, sending through a mailer to a programmable SMTP server.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	db     *postgres.DB
 	intake *gateway.Intake
 	arch   gateway.Archive
@@ -54,7 +54,7 @@ var (
 )
 
 // sharedRenderer loads the fonts once per test binary: it is read-only.
-func sharedRenderer(t *testing.T) *render.Renderer {
+func sharedRenderer(t testing.TB) *render.Renderer {
 	rendererOnce.Do(func() { rendererVal, rendererErr = render.New() })
 	if rendererErr != nil {
 		t.Fatal(rendererErr)
@@ -62,7 +62,7 @@ func sharedRenderer(t *testing.T) *render.Renderer {
 	return rendererVal
 }
 
-func newHarness(t *testing.T, o harnessOptions) *harness {
+func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	pool, dbURL := pgtest.MustOpen(t)
 	if o.appName != "" {
@@ -119,7 +119,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	return &harness{t: t, db: db, intake: gateway.NewIntake(db, arch, bounceDomain, time.Now, log), arch: arch, tenant: ten}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

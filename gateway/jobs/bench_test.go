@@ -1,0 +1,102 @@
+package jobs_test
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/gateway/mailer"
+	"github.com/invoicegw/invoicegw/gateway/mailer/catcher"
+)
+
+// BenchmarkDeliveryEndToEnd measures accepted → sent with the real renderer, MinIO,
+// Postgres and River, into the in-process SMTP server and into postfix. One op is
+// one invoice; invoices/s and the process's peak RSS are reported.
+func BenchmarkDeliveryEndToEnd(b *testing.B) {
+	for _, target := range []string{"catcher", "postfix"} {
+		b.Run(target, func(b *testing.B) {
+			var m gateway.Mailer
+			switch target {
+			case "catcher":
+				srv, err := catcher.Start("127.0.0.1:0", catcher.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = srv.Close() })
+				m = relayTo(srv.Addr(), 10*time.Second)
+			case "postfix":
+				addr := os.Getenv("INVOICEGW_TEST_POSTFIX_ADDR")
+				if addr == "" {
+					addr = "127.0.0.1:2587"
+				}
+				if c, err := net.DialTimeout("tcp", addr, time.Second); err != nil {
+					root, _ := filepath.Abs("../..")
+					if out, err := exec.Command(filepath.Join(root, "deployments/local/postfix.sh"), "start").CombinedOutput(); err != nil {
+						b.Skipf("postfix not available: %s", out)
+					}
+				} else {
+					c.Close()
+				}
+				host, port, _ := net.SplitHostPort(addr)
+				p, _ := strconv.Atoi(port)
+				m = mailer.New(mailer.Config{Host: host, Port: p, TLS: mailer.TLSNone, HELO: "gw.test", Timeout: 10 * time.Second, PoolSize: 8}, nil)
+			}
+			h := newBenchHarness(b, m)
+			b.ResetTimer()
+			start := time.Now()
+			ids := make([]string, b.N)
+			for i := range b.N {
+				ids[i] = h.accept().ID
+			}
+			for _, id := range ids {
+				r := h.waitFinal(id, 5*time.Minute)
+				if r.Deliveries[0].Status != gateway.StatusSent {
+					b.Fatalf("invoice %s ended %s", id, r.Deliveries[0].Status)
+				}
+			}
+			elapsed := time.Since(start)
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "invoices/s")
+			b.ReportMetric(peakRSSMB(), "peakRSS_MB")
+		})
+	}
+}
+
+// BenchmarkRenderOnly is the ceiling the delivery pipeline is measured against.
+func BenchmarkRenderOnly(b *testing.B) {
+	h := newBenchHarness(b, nil)
+	r := h.accept()
+	rd := sharedRenderer(b)
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		if _, err := rd.RenderInvoice(r.Document()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "invoices/s")
+}
+
+// peakRSSMB is the process's high-water resident set (VmHWM), in MB.
+func peakRSSMB() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func newBenchHarness(b *testing.B, m gateway.Mailer) *harness {
+	return newHarness(b, harnessOptions{mailer: m, workers: 16})
+}
