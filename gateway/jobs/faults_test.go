@@ -141,7 +141,10 @@ func TestNothingIsSentWhileS3IsDown(t *testing.T) {
 
 func TestWorkersSurviveTerminatedDatabaseConnections(t *testing.T) {
 	t.Parallel()
-	srv := catcher.MustStart(t, catcher.Options{})
+	// A slowish server keeps deliveries in flight while connections are terminated.
+	srv := catcher.MustStart(t, catcher.Options{Reply: func(int, catcher.Message) catcher.Outcome {
+		return catcher.Outcome{Delay: 200 * time.Millisecond}
+	}})
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	app := "igw-fault-" + hex.EncodeToString(b)
@@ -156,7 +159,7 @@ func TestWorkersSurviveTerminatedDatabaseConnections(t *testing.T) {
 	}
 	defer admin.Close()
 
-	const n = 20
+	const n = 30
 	var ids []string
 	for range n {
 		ids = append(ids, h.accept().ID)
@@ -167,16 +170,18 @@ func TestWorkersSurviveTerminatedDatabaseConnections(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Second):
-			}
+		// Terminate every 250 ms for the first 5 s (while deliveries are in flight),
+		// then let the workers finish.
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
 			var k int
 			_ = admin.QueryRow(context.Background(),
 				`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&k)
 			killed += k
+			select {
+			case <-stop:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
 	}()
 	deadline := time.Now().Add(90 * time.Second)
