@@ -41,6 +41,9 @@ type DeliveryConfig struct {
 	SMTPTimeout  time.Duration `env:"SMTP_TIMEOUT" envDefault:"30s"`
 	S3LockMode   string        `env:"S3_LOCK_MODE"`
 	S3Retention  time.Duration `env:"S3_RETENTION" envDefault:"87600h"`
+	// AttemptTimeout bounds one delivery attempt; a job whose process died is taken
+	// up again 30 s after it.
+	AttemptTimeout time.Duration `env:"ATTEMPT_TIMEOUT" envDefault:"5m"`
 }
 
 // transport builds the Mailer the configuration names; errors name the variable.
@@ -55,6 +58,9 @@ func (c DeliveryConfig) transport(smtpURL string, log *slog.Logger) (gateway.Mai
 	}
 	if c.S3Retention <= 0 {
 		return nil, fmt.Errorf("configuration: INVOICEGW_S3_RETENTION must be positive; got %s", c.S3Retention)
+	}
+	if c.AttemptTimeout < time.Second {
+		return nil, fmt.Errorf("configuration: INVOICEGW_ATTEMPT_TIMEOUT must be at least 1s; got %s", c.AttemptTimeout)
 	}
 	if c.SMTPTimeout <= 0 {
 		return nil, fmt.Errorf("configuration: INVOICEGW_SMTP_TIMEOUT must be positive; got %s", c.SMTPTimeout)

@@ -103,7 +103,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.Builder{}, transport,
 		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL, BounceDomain: cfg.BounceDomain, Tracking: db}, time.Now, log)
-	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax}, log)
+	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, AttemptTimeout: cfg.AttemptTimeout}, log)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,10 @@ type Config struct {
 	// FetchPoll is how often idle workers look for due jobs (River's default, 1 s,
 	// when zero). Retries become due on River's scheduler, every few seconds.
 	FetchPoll time.Duration
+	// AttemptTimeout bounds one attempt (render, archive, one SMTP conversation); zero
+	// means 5 minutes. A job whose worker died (kill -9, lost machine) is picked up
+	// again half a minute after that: by then the dead attempt cannot still be sending.
+	AttemptTimeout time.Duration
 }
 
 // deliverWorker adapts gateway.Deliverer to River.
@@ -44,7 +48,9 @@ func (w *deliverWorker) NextRetry(job *river.Job[gateway.DeliverJob]) time.Time 
 }
 
 // Timeout bounds one attempt: render, archive and one SMTP conversation.
-func (w *deliverWorker) Timeout(*river.Job[gateway.DeliverJob]) time.Duration { return 5 * time.Minute }
+func (w *deliverWorker) Timeout(*river.Job[gateway.DeliverJob]) time.Duration {
+	return w.cfg.AttemptTimeout
+}
 
 // Backoff is base·2^(attempt-1), capped at max, with ±20% jitter.
 func Backoff(base, max time.Duration, attempt int) time.Duration {
@@ -69,6 +75,9 @@ func AttemptsFor(base, max, horizon time.Duration) int {
 
 // NewClient returns a River client that works delivery jobs. Start and Stop it.
 func NewClient(pool *pgxpool.Pool, dl *gateway.Deliverer, cfg Config, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+	if cfg.AttemptTimeout == 0 {
+		cfg.AttemptTimeout = 5 * time.Minute
+	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &deliverWorker{dl: dl, cfg: cfg}); err != nil {
 		return nil, fmt.Errorf("register delivery worker: %w", err)
@@ -81,6 +90,8 @@ func NewClient(pool *pgxpool.Pool, dl *gateway.Deliverer, cfg Config, log *slog.
 		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
 		ErrorHandler:                &errorHandler{log: log},
 		FetchPollInterval:           cfg.FetchPoll,
+		JobTimeout:                  cfg.AttemptTimeout,
+		RescueStuckJobsAfter:        cfg.AttemptTimeout + 30*time.Second,
 		FetchCooldown:               min(cfg.FetchPoll, 100*time.Millisecond),
 	})
 	if err != nil {
