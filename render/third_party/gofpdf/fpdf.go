@@ -4336,7 +4336,16 @@ func (f *Fpdf) putimages() {
 
 	// Sort the keyList []string by the corresponding image's width.
 	if f.catalogSort {
-		sort.SliceStable(keyList, func(i, j int) bool { return f.images[keyList[i]].w < f.images[keyList[j]].w })
+		// PATCH(invoicegw): break ties by content hash. Image keys may be random
+		// (maroto names images with UUIDs), so images of equal width came out in
+		// map order and the same document differed from one render to the next.
+		sort.SliceStable(keyList, func(i, j int) bool {
+			a, b := f.images[keyList[i]], f.images[keyList[j]]
+			if a.w != b.w {
+				return a.w < b.w
+			}
+			return a.i < b.i
+		})
 	}
 
 	// Maintain a list of inserted image SHA-1 hashes, with their
