@@ -252,7 +252,7 @@ func (l *layout) totals(inv gateway.Invoice, t gateway.Totals) block {
 	sum := func(name, amount string, st style) part {
 		value := st
 		value.right = true
-		return l.row(cell{10, "", body}, cell{9, name, st}, cell{5, amount, value})
+		return l.row(cell{7, "", body}, cell{12, name, st}, cell{5, amount, value})
 	}
 	b := block{spacer(3), sum(l.t("invoice.subtotal"), money("totals.subtotal", t.Subtotal), body)}
 	currency, err := gateway.LookupCurrency(cur)
