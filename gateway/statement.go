@@ -12,11 +12,11 @@ import (
 // balance, aged by how long past due each invoice is. The statements feature
 // builds it from stored invoices; render prints it.
 type Statement struct {
-	Date     Date         // the day the statement is made up to ("as of")
-	Currency string       // every amount is in this currency
-	Locale   string       // en, de, fr, es, nl; default en
-	Seller   Party        // who is owed
-	Customer Customer     // who owes
+	Date     Date     // the day the statement is made up to ("as of")
+	Currency string   // every amount is in this currency
+	Locale   string   // en, de, fr, es, nl; default en
+	Seller   Party    // who is owed
+	Customer Customer // who owes
 	Invoices []StatementInvoice
 	Payments []StatementPayment
 }
