@@ -22,14 +22,19 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current output")
 
-// fixture decodes and validates testdata/name.json exactly as intake does.
-func fixture(t testing.TB, name string) gateway.Invoice {
+func mustRead(t testing.TB, name string) []byte {
 	t.Helper()
 	body, err := os.ReadFile(filepath.Join("testdata", name+".json"))
 	if err != nil {
 		t.Fatalf("read fixture: %v", err)
 	}
-	inv, err := gateway.DecodeInvoice(body)
+	return body
+}
+
+// fixture decodes testdata/name.json exactly as intake does.
+func fixture(t testing.TB, name string) gateway.Invoice {
+	t.Helper()
+	inv, err := gateway.DecodeInvoice(mustRead(t, name))
 	if err != nil {
 		t.Fatalf("decode %s: %v", name, err)
 	}

@@ -2310,7 +2310,7 @@ func (f *Fpdf) CellFormat(w, h float64, txtStr, borderStr string, ln int,
 
 	borderStr = strings.ToUpper(borderStr)
 	k := f.k
-	if f.y+h > f.pageBreakTrigger && !f.inHeader && !f.inFooter && f.acceptPageBreak() {
+	if f.y+h > f.pageBreakTrigger+pageBreakTolerance && !f.inHeader && !f.inFooter && f.acceptPageBreak() {
 		// Automatic page break
 		x := f.x
 		ws := f.ws
@@ -3023,7 +3023,7 @@ func (f *Fpdf) imageOut(info *ImageInfoType, x, y, w, h float64, allowNegativeX,
 	}
 	// Flowing mode
 	if flow {
-		if f.y+h > f.pageBreakTrigger && !f.inHeader && !f.inFooter && f.acceptPageBreak() {
+		if f.y+h > f.pageBreakTrigger+pageBreakTolerance && !f.inHeader && !f.inFooter && f.acceptPageBreak() {
 			// Automatic page break
 			x2 := f.x
 			f.AddPageFormat(f.curOrientation, f.curPageSize)
