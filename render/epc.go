@@ -1,8 +1,15 @@
 package render
 
 import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"strings"
 	"unicode/utf8"
+
+	qrcode "github.com/piglig/go-qr"
 
 	"github.com/shopspring/decimal"
 
@@ -82,4 +89,40 @@ func formatAmount(cur gateway.Currency, amount string) string {
 		return amount
 	}
 	return cur.Format(d)
+}
+
+// qrQuietZone is the blank margin, in modules, that the QR standard asks for.
+const qrQuietZone = 4
+
+// qrPNG encodes text as a QR code at error correction level M (what EPC069-12
+// asks for, and never boosted above it) in byte mode, and draws it as an 8-bit
+// grey PNG with one pixel per module: the PDF scales it without smoothing.
+// piglig/go-qr (Nayuki's encoder) rather than maroto's boombuler/barcode: the
+// latter spent ~10 ms choosing the mask, a fifth of a render.
+func qrPNG(text string) ([]byte, error) {
+	segs, err := qrcode.MakeBytes([]byte(text))
+	if err != nil {
+		return nil, fmt.Errorf("qr segments: %w", err)
+	}
+	q, err := qrcode.EncodeSegments([]*qrcode.QrSegment{segs}, qrcode.Medium, 1, 40, -1, false)
+	if err != nil {
+		return nil, fmt.Errorf("qr encode: %w", err)
+	}
+	n := q.Size() + 2*qrQuietZone
+	img := image.NewGray(image.Rect(0, 0, n, n))
+	for i := range img.Pix {
+		img.Pix[i] = 0xff
+	}
+	for y := range q.Size() {
+		for x := range q.Size() {
+			if q.Module(x, y) {
+				img.SetGray(x+qrQuietZone, y+qrQuietZone, color.Gray{})
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("qr png: %w", err)
+	}
+	return buf.Bytes(), nil
 }

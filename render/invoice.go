@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/johnfercher/maroto/v2/pkg/components/code"
 	"github.com/johnfercher/maroto/v2/pkg/components/col"
 	"github.com/johnfercher/maroto/v2/pkg/components/image"
 	"github.com/johnfercher/maroto/v2/pkg/components/row"
 	"github.com/johnfercher/maroto/v2/pkg/components/text"
 	"github.com/johnfercher/maroto/v2/pkg/consts/border"
+	"github.com/johnfercher/maroto/v2/pkg/consts/extension"
 	"github.com/johnfercher/maroto/v2/pkg/core"
 	"github.com/johnfercher/maroto/v2/pkg/props"
 
@@ -334,7 +334,15 @@ func (l *layout) payment(inv gateway.Invoice, t gateway.Totals) block {
 	// maroto scales an image to a percentage of the cell's height here (the
 	// column is wider than the row is high), so that is how the QR code keeps
 	// its size and leaves room for the hint.
-	qrCol := col.New(7).Add(code.NewQr(payload, props.Rect{Percent: qrSize / height * 100, Left: padX}))
+	png, err := qrPNG(payload)
+	if err != nil {
+		// The payload is built from validated fields and always fits a QR code;
+		// should it ever not, the document is refused rather than printed
+		// without the code its payment section promises.
+		l.problems.Add("payment", "qr_code", "the payment QR code could not be made: "+err.Error())
+		return b
+	}
+	qrCol := col.New(7).Add(image.NewFromBytes(png, extension.Png, props.Rect{Percent: qrSize / height * 100}))
 	for i, line := range hintLines {
 		qrCol.Add(text.New(line, hint.prop(qrSize+padY+float64(i)*hint.lineHeight(), 0)))
 	}

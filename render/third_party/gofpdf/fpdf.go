@@ -2077,6 +2077,15 @@ func (f *Fpdf) SetFont(familyStr, styleStr string, size float64) {
 			return
 		}
 	}
+	// PATCH(invoicegw): do nothing when the font is already selected, as PHP
+	// FPDF does. Every call wrote a font operator into the page, formatted with
+	// fmt.Sprintf; maroto selects the font before measuring and before drawing
+	// each text, which made this a quarter of a long document's render time and
+	// bloated its content streams. AddPage clears fontFamily, so a new page
+	// still gets its font.
+	if f.page > 0 && familyStr == f.fontFamily && styleStr == f.fontStyle && size == f.fontSizePt {
+		return
+	}
 	// Select it
 	f.fontFamily = familyStr
 	f.fontStyle = styleStr
