@@ -98,6 +98,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	proofDeps, err := wireProof(ctx, cfg.ProofConfig, db, s3, renderer, log)
+	if err != nil {
+		return err
+	}
 	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
 	handler := httpapi.NewServer(httpapi.Deps{
 		Intake:  gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
@@ -112,6 +116,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Log:            log,
 		BodyLimit:      cfg.BodyLimit,
 		TrustedProxies: proxies,
+		ProofDeps:      proofDeps,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
