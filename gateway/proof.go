@@ -375,12 +375,13 @@ func recipientProof(d Delivery, timeline []ProofEvent) ProofRecipient {
 // FormatTime is how proofs print a moment: to the second, in UTC, said so.
 func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") + " UTC" }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
+// times says how often, the way a person would read it aloud.
+func times(n int) string {
+	switch n {
+	case 1:
 		return "once"
-	}
-	if one == "" {
-		return fmt.Sprintf("%d %s", n, many)
+	case 2:
+		return "twice"
 	}
 	return fmt.Sprintf("%d times", n)
 }
@@ -451,9 +452,9 @@ func recipientSentence(d Delivery, timeline []ProofEvent) string {
 		person, machine := count(c.t)
 		switch {
 		case person > 0 && machine > 0:
-			parts = append(parts, fmt.Sprintf("%s %s (%s by machines, not counted)", c.verb, plural(person, "x", ""), plural(machine, "", "more")))
+			parts = append(parts, fmt.Sprintf("%s %s (and %s by machines such as privacy proxies or scanners, not counted)", c.verb, times(person), times(machine)))
 		case person > 0:
-			parts = append(parts, fmt.Sprintf("%s %s", c.verb, plural(person, "x", "")))
+			parts = append(parts, fmt.Sprintf("%s %s", c.verb, times(person)))
 		case machine > 0:
 			parts = append(parts, fmt.Sprintf("%s fetched by machines only (%d, not counted as a person)", strings.TrimSuffix(strings.TrimSuffix(c.verb, " by a person"), " opened"), machine))
 		}
