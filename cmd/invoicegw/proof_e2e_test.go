@@ -266,7 +266,7 @@ func TestServeRefusesAMissingSigningKey(t *testing.T) {
 	env := map[string]string{"INVOICEGW_PUBLIC_URL": "http://127.0.0.1:1", "INVOICEGW_DATABASE_URL": "postgres://x", "INVOICEGW_REDIS_URL": "redis://x",
 		"INVOICEGW_S3_ENDPOINT": "http://x", "INVOICEGW_S3_BUCKET": "b", "INVOICEGW_S3_ACCESS_KEY": "a", "INVOICEGW_S3_SECRET_KEY": "s",
 		"INVOICEGW_SMTP_URL": "smtp://x:25", "INVOICEGW_MAIL_FROM": "a@b.test"}
-	for _, c := range []struct{ name, key string }{{"missing", ""}, {"malformed", "ed25519:abc"}, {"public key", "ed25519:" + base64.StdEncoding.EncodeToString(make([]byte, 31))}} {
+	for _, c := range []struct{ name, key string }{{"missing", ""}, {"malformed", "ed25519:abc"}, {"public key", "ed25519:" + base64.StdEncoding.EncodeToString(make([]byte, 32))}} {
 		env["INVOICEGW_SIGNING_KEY"] = c.key
 		err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "INVOICEGW_SIGNING_KEY") {
