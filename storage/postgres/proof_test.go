@@ -12,6 +12,7 @@ import (
 
 	"github.com/invoicegw/invoicegw/gateway"
 	"github.com/invoicegw/invoicegw/gateway/evidence"
+	"github.com/invoicegw/invoicegw/storage/archive"
 	"github.com/invoicegw/invoicegw/storage/archive/archivetest"
 	"github.com/invoicegw/invoicegw/storage/postgres"
 )
@@ -157,5 +158,38 @@ func TestCheckpointsCoverGrownChainsAndProveInclusion(t *testing.T) {
 		if evs[p.Head.Seq-1].Hash != p.Head.Hash {
 			t.Errorf("invoice %d: checkpoint head %s is not event %d's hash", i, p.Head.Hash, p.Head.Seq)
 		}
+	}
+}
+
+func TestOpenDisputeHoldsTheInvoicesEvidenceUntilResolved(t *testing.T) {
+	t.Parallel()
+	db, _ := newDB(t)
+	ctx := context.Background()
+	ten := newTenant(t, db)
+	r := createInvoice(t, db, ten.ID, "INV-H")
+	s3, err := archive.New(archivetest.ObjectLockConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdfKey := gateway.InvoicePrefix(ten.ID, r.ID) + "invoice.pdf"
+	if err := s3.Put(ctx, pdfKey, "application/pdf", []byte("%PDF-1.7")); err != nil {
+		t.Fatal(err)
+	}
+	ds := gateway.NewDisputes(db, s3, s3, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := ds.Open(ctx, ten.ID, r.ID, gateway.DisputeInput{Reason: gateway.DisputeNotReceived, Source: gateway.DisputeFromAPI,
+		Attachments: []gateway.FileInput{{Filename: "proof of delivery.pdf", Data: []byte("%PDF-1.4 signed note")}}})
+	if err != nil {
+		t.Fatalf("open dispute: %v", err)
+	}
+	for _, key := range []string{pdfKey, d.Attachments[0].Key} {
+		if on, err := s3.LegalHold(ctx, key); err != nil || !on {
+			t.Errorf("legal hold on %s while the dispute is open = %v (%v), want on", key, on, err)
+		}
+	}
+	if _, err := ds.Resolve(ctx, ten.ID, d.ID, gateway.ResolveInput{Outcome: gateway.OutcomeRejected}); err != nil {
+		t.Fatalf("resolve: %v", err)
+	}
+	if on, err := s3.LegalHold(ctx, pdfKey); err != nil || on {
+		t.Errorf("legal hold after resolution = %v (%v), want off", on, err)
 	}
 }
