@@ -23,10 +23,24 @@ type ProofStore interface {
 	ChainEvents(ctx context.Context, invoiceID string) ([]Event, error)
 	// Disputes returns an invoice's disputes, newest first. Errors: KindNotFound, KindUnavailable.
 	Disputes(ctx context.Context, tenantID, invoiceID string) ([]Dispute, error)
+	// HitCounts returns how often each delivery of the invoice was hit, per event type
+	// and classification, from the raw tracking hits still kept (only the first hit
+	// of each kind and class becomes an evidence event). Errors: KindUnavailable.
+	HitCounts(ctx context.Context, invoiceID string) ([]HitCount, error)
 	// CheckpointProof returns the latest signed checkpoint that recorded the
 	// invoice's chain head, with its inclusion proof; nil when no checkpoint has
 	// covered the invoice yet. Errors: KindUnavailable.
 	CheckpointProof(ctx context.Context, invoiceID string) (*evidence.CheckpointProof, error)
+}
+
+// HitCount is how often a delivery's tracked URLs were hit, per kind and class.
+type HitCount struct {
+	DeliveryID     string    `json:"delivery_id"`
+	EventType      EventType `json:"event_type"`
+	Classification string    `json:"classification"`
+	Count          int       `json:"count"`
+	First          time.Time `json:"first"`
+	Last           time.Time `json:"last"`
 }
 
 // CertificateRenderer prints the delivery certificate of a bundle. Implemented by render.
@@ -84,6 +98,9 @@ type Proof struct {
 	Chain      ProofChain       `json:"chain"`
 	Disputes   []Dispute        `json:"disputes"`
 	Levels     []LevelMeaning   `json:"levels"`
+	// Activity counts every tracked hit still kept (raw hits expire with the
+	// tenant's retention; the first of each kind and class is in the timeline for good).
+	Activity []HitCount `json:"activity"`
 
 	record *Record
 	events []Event
@@ -192,19 +209,27 @@ func (p *Proofs) Proof(ctx context.Context, tenantID, id string) (*Proof, error)
 	if err != nil {
 		return nil, err
 	}
-	return BuildProof(r, events, disputes), nil
+	hits, err := p.store.HitCounts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return BuildProof(r, events, disputes, hits), nil
 }
 
 // BuildProof derives the proof view from an invoice, its events in chain order and
-// its disputes. It is pure, so that the collector workspace can use it too.
-func BuildProof(r *Record, events []Event, disputes []Dispute) *Proof {
+// its disputes and hit counts. It is pure, so that the collector workspace can use
+// it too.
+func BuildProof(r *Record, events []Event, disputes []Dispute, hits []HitCount) *Proof {
 	inv := r.Invoice
 	pr := &Proof{
 		InvoiceID: r.ID, Number: inv.Number, Status: r.Status, Customer: inv.Customer.Name, Currency: inv.Currency,
 		Total: r.Totals.Total, AmountDue: r.Totals.AmountDue,
 		IssueDate: inv.IssueDate.Format(time.DateOnly), DueDate: inv.DueDate.Format(time.DateOnly),
 		Recipients: []ProofRecipient{}, Timeline: []ProofEvent{}, Artefacts: []ProofArtefact{},
-		Disputes: disputes, Levels: Levels, record: r, events: events,
+		Disputes: disputes, Levels: Levels, Activity: hits, record: r, events: events,
+	}
+	if pr.Activity == nil {
+		pr.Activity = []HitCount{}
 	}
 	if pr.Disputes == nil {
 		pr.Disputes = []Dispute{}
@@ -215,7 +240,7 @@ func BuildProof(r *Record, events []Event, disputes []Dispute) *Proof {
 	}
 	pr.Chain = checkChain(r.ID, events)
 	for _, d := range r.Deliveries {
-		pr.Recipients = append(pr.Recipients, recipientProof(d, pr.Timeline))
+		pr.Recipients = append(pr.Recipients, recipientProof(d, pr.Timeline, hits))
 	}
 	pr.Summary = summary(pr)
 	return pr
@@ -358,7 +383,7 @@ func contentTypeOf(name string) string {
 	return "application/octet-stream"
 }
 
-func recipientProof(d Delivery, timeline []ProofEvent) ProofRecipient {
+func recipientProof(d Delivery, timeline []ProofEvent, hits []HitCount) ProofRecipient {
 	rp := ProofRecipient{DeliveryID: d.ID, Name: d.Recipient.Name, Email: d.Recipient.Email, Status: d.Status, HighestLevel: NoLevel}
 	for _, e := range timeline {
 		if e.DeliveryID != "" && e.DeliveryID != d.ID || !e.Counts {
@@ -368,7 +393,7 @@ func recipientProof(d Delivery, timeline []ProofEvent) ProofRecipient {
 			rp.HighestLevel, rp.HighestEvent, rp.HighestAt = e.Level, e.Type, e.At
 		}
 	}
-	rp.Summary = recipientSentence(d, timeline)
+	rp.Summary = recipientSentence(d, timeline, hits)
 	return rp
 }
 
@@ -387,7 +412,7 @@ func times(n int) string {
 }
 
 // recipientSentence tells one recipient's story, strongest facts included.
-func recipientSentence(d Delivery, timeline []ProofEvent) string {
+func recipientSentence(d Delivery, timeline []ProofEvent, hits []HitCount) string {
 	var parts []string
 	var mine []ProofEvent
 	for _, e := range timeline {
@@ -433,6 +458,7 @@ func recipientSentence(d Delivery, timeline []ProofEvent) string {
 			parts = append(parts, fmt.Sprintf("%s at %s%s", strings.ReplaceAll(string(t), "_", " "), FormatTime(e.At), why))
 		}
 	}
+	// Raw hit counts when kept, else the events (which hold the first of each class).
 	count := func(t EventType) (person, machine int) {
 		for _, e := range mine {
 			if e.Type == t {
@@ -443,7 +469,17 @@ func recipientSentence(d Delivery, timeline []ProofEvent) string {
 				}
 			}
 		}
-		return
+		var hp, hm int
+		for _, h := range hits {
+			if h.DeliveryID == d.ID && h.EventType == t {
+				if h.Classification == "machine" {
+					hm += h.Count
+				} else {
+					hp += h.Count
+				}
+			}
+		}
+		return max(person, hp), max(machine, hm)
 	}
 	for _, c := range []struct {
 		t    EventType

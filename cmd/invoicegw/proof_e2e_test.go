@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-message/mail"
 	"github.com/invoicegw/invoicegw/gateway/evidence"
@@ -37,6 +38,7 @@ func (g *gw) hit(url, ua string) {
 // open it twice and a privacy proxy once.
 func sentInvoice(t *testing.T, g *gw) string {
 	t.Helper()
+	g.setTracking(g.apiKey, "full")
 	r := g.postInvoice(g.apiKey, exampleInvoice)
 	if r.status != http.StatusAccepted {
 		t.Fatalf("POST /v1/invoices = %d %s", r.status, r.body)
@@ -52,6 +54,7 @@ func sentInvoice(t *testing.T, g *gw) string {
 		t.Fatalf("no pixel in the message")
 	}
 	url := pixel[1]
+	time.Sleep(2100 * time.Millisecond) // hits within 2 s of sending are a machine's
 	g.hit(url, humanUA)
 	g.hit(url, humanUA)
 	g.hit(url, "Mozilla/5.0") // Apple Mail Privacy Protection: a machine
