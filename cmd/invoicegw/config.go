@@ -43,6 +43,8 @@ type serveConfig struct {
 	RetryBase      time.Duration `env:"RETRY_BASE" envDefault:"1m"`
 	RetryMax       time.Duration `env:"RETRY_MAX" envDefault:"1h"`
 	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
+	BounceDomain   string        `env:"BOUNCE_DOMAIN"`
+	TrackingConfig
 }
 
 // parseEnv fills cfg from INVOICEGW_* variables read through getenv (tests pass

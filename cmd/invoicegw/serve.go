@@ -45,6 +45,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if err := cfg.TrackingConfig.validate(cfg.BounceDomain); err != nil {
+		return err
+	}
 	smtpCfg, err := mailer.ParseURL(cfg.SMTPURL)
 	if err != nil {
 		return fmt.Errorf("configuration: INVOICEGW_SMTP_URL: %w", err)
@@ -121,6 +124,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 
+	reports := gateway.NewReports(db, s3, cfg.BounceDomain, time.Now, log)
+	stopInbound, err := startInbound(cfg, reports, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopInbound()
 	if err := queue.Start(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("start delivery workers: %w", err)
