@@ -8,25 +8,25 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/gateway/httpapi"
 	"github.com/invoicegw/invoicegw/storage/postgres"
 	"github.com/invoicegw/invoicegw/tracking/inbound"
+	"github.com/invoicegw/invoicegw/tracking/providers"
 )
 
 // TrackingConfig is the configuration of delivery reports in (SMTP listener,
 // provider webhooks) and webhooks out. Documented in the README's configuration table.
 type TrackingConfig struct {
-	InboundSMTPAddr   string        `env:"INBOUND_SMTP_ADDR"`
-	InboundMaxBytes   string        `env:"INBOUND_MAX_BYTES" envDefault:"10M"`
-	SNSCertHosts      []string      `env:"SNS_CERT_HOSTS" envSeparator:"," envDefault:"sns.*.amazonaws.com"`
-	PostmarkUser      string        `env:"POSTMARK_WEBHOOK_USER"`
-	PostmarkPassword  string        `env:"POSTMARK_WEBHOOK_PASSWORD"`
-	PostmarkToken     string        `env:"POSTMARK_WEBHOOK_TOKEN"`
-	MailgunSigningKey string        `env:"MAILGUN_SIGNING_KEY"`
-	SendGridPublicKey string        `env:"SENDGRID_PUBLIC_KEY"`
-	WebhookRetryFor   time.Duration `env:"WEBHOOK_RETRY_FOR" envDefault:"72h"`
+	InboundSMTPAddr   string   `env:"INBOUND_SMTP_ADDR"`
+	InboundMaxBytes   string   `env:"INBOUND_MAX_BYTES" envDefault:"10M"`
+	SNSCertHosts      []string `env:"SNS_CERT_HOSTS" envSeparator:"," envDefault:"sns.*.amazonaws.com"`
+	PostmarkUser      string   `env:"POSTMARK_WEBHOOK_USER"`
+	PostmarkPassword  string   `env:"POSTMARK_WEBHOOK_PASSWORD"`
+	PostmarkToken     string   `env:"POSTMARK_WEBHOOK_TOKEN"`
+	MailgunSigningKey string   `env:"MAILGUN_SIGNING_KEY"`
+	SendGridPublicKey string   `env:"SENDGRID_PUBLIC_KEY"`
 }
 
 // validate checks the tracking configuration, naming the variable.
@@ -45,8 +45,10 @@ func (c *TrackingConfig) validate(bounceDomain string) error {
 	if (c.PostmarkUser == "") != (c.PostmarkPassword == "") {
 		return fmt.Errorf("configuration: INVOICEGW_POSTMARK_WEBHOOK_USER and INVOICEGW_POSTMARK_WEBHOOK_PASSWORD go together")
 	}
-	if c.WebhookRetryFor < time.Minute {
-		return fmt.Errorf("configuration: INVOICEGW_WEBHOOK_RETRY_FOR must be at least 1m; got %s", c.WebhookRetryFor)
+	if c.SendGridPublicKey != "" {
+		if _, err := providers.NewSendGrid(c.SendGridPublicKey); err != nil {
+			return fmt.Errorf("configuration: INVOICEGW_SENDGRID_PUBLIC_KEY: %w", err)
+		}
 	}
 	return nil
 }
@@ -105,4 +107,24 @@ func reportsCmd(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	}
 	return nil
+}
+
+// providers builds the verifiers of the provider webhooks that are configured. SES
+// is always on: SNS messages verify against Amazon's certificates alone.
+func (c *TrackingConfig) providers() (httpapi.Providers, error) {
+	p := httpapi.Providers{SNS: providers.NewSNS(c.SNSCertHosts, nil)}
+	if c.PostmarkUser != "" || c.PostmarkToken != "" {
+		p.Postmark = &providers.Postmark{User: c.PostmarkUser, Password: c.PostmarkPassword, Token: c.PostmarkToken}
+	}
+	if c.MailgunSigningKey != "" {
+		p.Mailgun = &providers.Mailgun{SigningKey: c.MailgunSigningKey}
+	}
+	if c.SendGridPublicKey != "" {
+		sg, err := providers.NewSendGrid(c.SendGridPublicKey)
+		if err != nil {
+			return p, fmt.Errorf("configuration: INVOICEGW_SENDGRID_PUBLIC_KEY: %w", err)
+		}
+		p.SendGrid = sg
+	}
+	return p, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/invoicegw/invoicegw/gateway/httpapi"
 	"github.com/invoicegw/invoicegw/gateway/jobs"
 	"github.com/invoicegw/invoicegw/gateway/mailer"
+	"github.com/invoicegw/invoicegw/gateway/stdwebhook"
 	"github.com/invoicegw/invoicegw/render"
 	"github.com/invoicegw/invoicegw/storage/archive"
 	"github.com/invoicegw/invoicegw/storage/cache"
@@ -97,7 +98,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.New(smtpCfg, log),
 		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL}, time.Now, log)
-	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax}, log)
+	webhooks := gateway.NewWebhooks(db, stdwebhook.NewPoster(15*time.Second), time.Now, log)
+	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
+		Webhooks: webhooks}, log)
+	if err != nil {
+		return err
+	}
+	reports := gateway.NewReports(db, s3, cfg.BounceDomain, time.Now, log)
+	providerVerifiers, err := cfg.TrackingConfig.providers()
 	if err != nil {
 		return err
 	}
@@ -115,6 +123,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Log:            log,
 		BodyLimit:      cfg.BodyLimit,
 		TrustedProxies: proxies,
+		Reports:        reports,
+		Webhooks:       webhooks,
+		Providers:      providerVerifiers,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -124,7 +135,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 
-	reports := gateway.NewReports(db, s3, cfg.BounceDomain, time.Now, log)
 	stopInbound, err := startInbound(cfg, reports, log)
 	if err != nil {
 		ln.Close()

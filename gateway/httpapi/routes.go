@@ -27,4 +27,5 @@ func addRoutes(e *echo.Echo, d Deps) {
 	api.GET("/invoices/:id", h.getInvoice)
 	api.GET("/invoices/:id/events", h.invoiceEvents)
 	api.GET("/invoices/:id/pdf", h.invoicePDF)
+	addEventRoutes(e, api, h)
 }

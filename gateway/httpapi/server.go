@@ -41,6 +41,9 @@ type Deps struct {
 	Log            *slog.Logger
 	BodyLimit      string         // e.g. "10M"
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
+	Reports        *gateway.Reports
+	Webhooks       *gateway.Webhooks
+	Providers      Providers
 }
 
 // NewServer returns the gateway's HTTP handler.

@@ -273,7 +273,10 @@ func insertEvent(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.Even
 		INSERT INTO events (tenant_id, invoice_id, delivery_id, type, level, at, detail)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		tenantID, e.InvoiceID, deliveryID, e.Type, e.Level, e.At, []byte(e.Detail))
-	return err
+	if err != nil {
+		return err
+	}
+	return enqueueWebhooks(ctx, tx, tenantID, e)
 }
 
 // RecordEvent appends one event.

@@ -26,7 +26,9 @@ func (db *DB) DeliveryByBounceToken(ctx context.Context, token string) (*gateway
 
 // DeliveryByMessageID implements gateway.ReportStore.
 func (db *DB) DeliveryByMessageID(ctx context.Context, messageID string) (*gateway.Delivery, error) {
-	ds, err := db.deliveries(ctx, `WHERE message_id = $1`, messageID)
+	// Providers echo our Message-ID; where one carries metadata instead, it is the
+	// delivery id the gateway put there.
+	ds, err := db.deliveries(ctx, `WHERE message_id = $1 OR id = $1`, messageID)
 	if err != nil {
 		return nil, err
 	}

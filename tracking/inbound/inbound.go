@@ -189,5 +189,7 @@ func (ss *session) Data(r io.Reader) error {
 // errorLog routes go-smtp's connection errors to slog.
 type errorLog struct{ log *slog.Logger }
 
-func (l errorLog) Printf(format string, v ...any) { l.log.Warn("inbound smtp", "msg", fmt.Sprintf(format, v...)) }
-func (l errorLog) Println(v ...any)               { l.log.Warn("inbound smtp", "msg", fmt.Sprint(v...)) }
+func (l errorLog) Printf(format string, v ...any) {
+	l.log.Warn("inbound smtp", "msg", fmt.Sprintf(format, v...))
+}
+func (l errorLog) Println(v ...any) { l.log.Warn("inbound smtp", "msg", fmt.Sprint(v...)) }
