@@ -17,6 +17,7 @@ import (
 	"github.com/invoicegw/invoicegw/storage/archive/archivetest"
 	"github.com/invoicegw/invoicegw/storage/postgres"
 	"github.com/invoicegw/invoicegw/tracking"
+	"github.com/invoicegw/invoicegw/tracking/dsn"
 	"github.com/invoicegw/invoicegw/tracking/inbound"
 )
 
@@ -271,6 +272,48 @@ func TestDeliveryReportsOverSMTP(t *testing.T) {
 		err := rg.send(t, "someone@example.com", []byte("Subject: hi\r\n\r\nhi\r\n"))
 		if err == nil || !strings.Contains(err.Error(), "550") {
 			t.Errorf("got %v, want a 550 refusal", err)
+		}
+	})
+}
+
+func TestProviderEventsAreDeduplicatedAndOrderIndependent(t *testing.T) {
+	rg := newReportsRig(t)
+	ctx := context.Background()
+	r, ds := rg.sentInvoice(t, "INV-P1")
+	msgID := ds[0].MessageID
+	bounce := gateway.ProviderEvent{Provider: "ses", EventID: "sns-1", MessageID: "<" + msgID + ">", At: time.Now(),
+		Report: dsn.Report{Kind: dsn.KindBounced, Bounce: dsn.BounceHard, Status: "5.1.1", Recipient: "jane@globex.test"},
+		Raw:    []byte(`{"bounce":1}`)}
+	delivered := gateway.ProviderEvent{Provider: "ses", EventID: "sns-2", MessageID: msgID, At: time.Now().Add(-time.Minute),
+		Report: dsn.Report{Kind: dsn.KindDelivered, Status: "2.6.0"}, Raw: []byte(`{"delivery":1}`)}
+	for _, pe := range []gateway.ProviderEvent{bounce, delivered, bounce, bounce} {
+		if err := rg.reports.ReceiveProvider(ctx, pe); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(rg.events(t, r, gateway.EventBounced)); got != 1 {
+		t.Errorf("got %d bounced events for one provider event sent three times, want 1", got)
+	}
+	if inv, dst := rg.status(t, r); inv != gateway.StatusBounced || dst[ds[0].ID] != gateway.StatusBounced {
+		t.Errorf("got invoice %s, delivery %s; want both bounced although the delivery event came later", inv, dst[ds[0].ID])
+	}
+	evs := rg.events(t, r, gateway.EventDelivered)
+	if len(evs) != 1 || !strings.Contains(string(evs[0].Detail), "sns-2") {
+		t.Errorf("got delivered events %v, want one carrying its provider event id", evs)
+	}
+
+	t.Run("an event for a message the gateway never sent is kept for an operator", func(t *testing.T) {
+		pe := bounce
+		pe.EventID, pe.MessageID = "sns-3", "someone-else@x"
+		if err := rg.reports.ReceiveProvider(ctx, pe); err != nil {
+			t.Fatal(err)
+		}
+		reps, err := rg.db.Reports(ctx, postgres.ReportFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(reps) != 1 || reps[0].DedupKey != "ses:sns-3" || reps[0].Outcome != gateway.ReportUnknown {
+			t.Errorf("got %+v, want the sns-3 report as unknown", reps)
 		}
 	})
 }
