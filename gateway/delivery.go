@@ -52,6 +52,8 @@ type Record struct {
 	Totals        Totals
 	Terms         string // the terms text printed, resolved at intake
 	TermsSHA256   string
+	TermsVersion  string // id of the terms version printed (see TermsSource)
+	TermsSource   string // "invoice", "customer" or "tenant": where the terms came from
 	PayloadSHA256 string // of the request body as received
 	Status        Status
 	PDF           *Object // nil until archived
@@ -62,16 +64,23 @@ type Record struct {
 
 // Document is everything the PDF prints, and nothing else: render/ turns it into bytes.
 type Document struct {
-	InvoiceID   string
-	Invoice     Invoice
-	Totals      Totals
-	Terms       string
-	TermsSHA256 string
+	InvoiceID    string
+	Invoice      Invoice
+	Totals       Totals
+	Terms        string
+	TermsSHA256  string
+	TermsVersion string   // printed under the terms
+	Attachments  []string // file names of the proof-of-delivery documents, listed on the PDF
 }
 
 // Document returns what the invoice PDF of r prints.
 func (r *Record) Document() Document {
-	return Document{InvoiceID: r.ID, Invoice: r.Invoice, Totals: r.Totals, Terms: r.Terms, TermsSHA256: r.TermsSHA256}
+	var names []string
+	for _, a := range r.Invoice.Attachments {
+		names = append(names, a.Filename)
+	}
+	return Document{InvoiceID: r.ID, Invoice: r.Invoice, Totals: r.Totals, Terms: r.Terms, TermsSHA256: r.TermsSHA256,
+		TermsVersion: r.TermsVersion, Attachments: names}
 }
 
 // Delivery is one recipient of one invoice, with its own tracking tokens and events.
@@ -97,6 +106,9 @@ const (
 	TokenPixel TokenKind = "pixel" // the open pixel in the HTML e-mail
 	TokenLink  TokenKind = "link"  // the tracked link, which redirects to the hosted page
 	TokenPage  TokenKind = "page"  // the hosted invoice page and its PDF download
+	// TokenHoneypot is a link hidden in the HTML e-mail: no person sees or clicks it,
+	// so whatever fetches it is a machine walking every link.
+	TokenHoneypot TokenKind = "honeypot"
 )
 
 // Token ties one opaque tracking token to its delivery. Only Hash is stored: a leaked
@@ -194,6 +206,7 @@ type EmailData struct {
 	DueDate       string // "2026-12-23"
 	LinkURL       string // the tracked link to the hosted page
 	PixelURL      string // the open pixel; empty when tracking is off
+	HoneypotURL   string // the hidden link only machines follow; empty when tracking is off
 }
 
 // PageData is what the hosted invoice page shows to its recipient.
@@ -211,6 +224,7 @@ type PageData struct {
 	Lines         []PageLine
 	Terms         string
 	PDFURL        string
+	Form          PageForm // the confirm and query forms (trackpage.go)
 }
 
 // PageLine is one invoice line on the hosted page.

@@ -25,6 +25,7 @@ const (
 	EventDelayed        EventType = "delayed"
 	EventComplained     EventType = "complained"
 	EventUnknownOutcome EventType = "unknown_outcome"
+	EventDisputed       EventType = "disputed" // the recipient raised a query on the hosted page
 )
 
 // NoLevel marks negative or uncertain outcomes, which prove nothing on the ladder.

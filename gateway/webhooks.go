@@ -21,17 +21,13 @@ var WebhookEventTypes = []string{
 	"invoice.acknowledged", "invoice.disputed", "invoice.bounced", "invoice.failed", "invoice.unknown_outcome",
 }
 
-// eventDisputed is recorded by the hosted page when a recipient raises a query
-// (the webtrack work declares it; spelled out here so both merge cleanly).
-const eventDisputed EventType = "disputed"
-
 // WebhookType is the webhook event type an event is pushed as. Opens and views made
 // by machines (privacy proxies, security scanners) are not pushed: the accounting
 // system would read them as a person having seen the invoice. They stay on the
 // timeline and in GET /v1/events.
 func WebhookType(e Event) (string, bool) {
 	switch e.Type {
-	case EventAccepted, EventSent, EventDelivered, EventAcknowledged, eventDisputed, EventBounced, EventFailed, EventUnknownOutcome:
+	case EventAccepted, EventSent, EventDelivered, EventAcknowledged, EventDisputed, EventBounced, EventFailed, EventUnknownOutcome:
 		return "invoice." + string(e.Type), true
 	case EventOpened, EventViewed:
 		var d struct {

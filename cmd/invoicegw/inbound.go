@@ -16,9 +16,9 @@ import (
 	"github.com/invoicegw/invoicegw/tracking/providers"
 )
 
-// TrackingConfig is the configuration of delivery reports in (SMTP listener,
+// ReportsConfig is the configuration of delivery reports in (SMTP listener,
 // provider webhooks) and webhooks out. Documented in the README's configuration table.
-type TrackingConfig struct {
+type ReportsConfig struct {
 	InboundSMTPAddr   string   `env:"INBOUND_SMTP_ADDR"`
 	InboundMaxBytes   string   `env:"INBOUND_MAX_BYTES" envDefault:"10M"`
 	SNSCertHosts      []string `env:"SNS_CERT_HOSTS" envSeparator:"," envDefault:"sns.*.amazonaws.com"`
@@ -30,7 +30,7 @@ type TrackingConfig struct {
 }
 
 // validate checks the tracking configuration, naming the variable.
-func (c *TrackingConfig) validate(bounceDomain string) error {
+func (c *ReportsConfig) validate(bounceDomain string) error {
 	if c.InboundSMTPAddr != "" && bounceDomain == "" {
 		return fmt.Errorf("configuration: INVOICEGW_INBOUND_SMTP_ADDR needs INVOICEGW_BOUNCE_DOMAIN, the domain reports are addressed to")
 	}
@@ -111,7 +111,7 @@ func reportsCmd(ctx context.Context, args []string, getenv func(string) string, 
 
 // providers builds the verifiers of the provider webhooks that are configured. SES
 // is always on: SNS messages verify against Amazon's certificates alone.
-func (c *TrackingConfig) providers() (httpapi.Providers, error) {
+func (c *ReportsConfig) providers() (httpapi.Providers, error) {
 	p := httpapi.Providers{SNS: providers.NewSNS(c.SNSCertHosts, nil)}
 	if c.PostmarkUser != "" || c.PostmarkToken != "" {
 		p.Postmark = &providers.Postmark{User: c.PostmarkUser, Password: c.PostmarkPassword, Token: c.PostmarkToken}
