@@ -35,11 +35,17 @@ type reportsRig struct {
 
 func newReportsRig(t *testing.T) *reportsRig {
 	t.Helper()
+	return newReportsRigAt(t, "127.0.0.1:0")
+}
+
+// newReportsRigAt listens on a fixed address, for an MTA whose routing names it.
+func newReportsRigAt(t *testing.T, addr string) *reportsRig {
+	t.Helper()
 	db, _ := newDB(t)
 	arch := archivetest.MustOpen(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reports := gateway.NewReports(db, arch, bounceDomain, time.Now, log)
-	srv, err := inbound.Start(inbound.Config{Addr: "127.0.0.1:0", Domain: bounceDomain, MaxBytes: 1 << 20},
+	srv, err := inbound.Start(inbound.Config{Addr: addr, Domain: bounceDomain, MaxBytes: 1 << 20},
 		inbound.HandlerFunc(func(ctx context.Context, env inbound.Envelope, raw []byte) error {
 			return reports.ReceiveMail(ctx, gateway.Envelope(env), raw)
 		}), log)
