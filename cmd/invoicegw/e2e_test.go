@@ -70,21 +70,21 @@ func startGateway(t *testing.T) *gw {
 	}
 	addr := freeAddr(t)
 	g := &gw{t: t, base: "http://" + addr, smtp: smtpSrv, env: map[string]string{
-		"INVOICEGW_HTTP_ADDR":           addr,
-		"INVOICEGW_PUBLIC_URL":          "http://" + addr,
-		"INVOICEGW_DATABASE_URL":        dbURL,
-		"INVOICEGW_REDIS_URL":           redisURL,
-		"INVOICEGW_S3_ENDPOINT":         s3.Endpoint,
-		"INVOICEGW_S3_REGION":           s3.Region,
-		"INVOICEGW_S3_BUCKET":           s3.Bucket,
-		"INVOICEGW_S3_ACCESS_KEY":       s3.AccessKey,
-		"INVOICEGW_S3_SECRET_KEY":       s3.SecretKey,
-		"INVOICEGW_SMTP_URL":            "smtp://" + smtpSrv.Addr() + "?starttls=none",
-		"INVOICEGW_MAIL_FROM":           "invoices@acme.test",
-		"INVOICEGW_LOG_LEVEL":           "debug",
-		"INVOICEGW_RETRY_BASE":          "200ms",
-		"INVOICEGW_MAILGUN_SIGNING_KEY": e2eMailgunKey,
+		"INVOICEGW_HTTP_ADDR":     addr,
+		"INVOICEGW_PUBLIC_URL":    "http://" + addr,
+		"INVOICEGW_DATABASE_URL":  dbURL,
+		"INVOICEGW_REDIS_URL":     redisURL,
+		"INVOICEGW_S3_ENDPOINT":   s3.Endpoint,
+		"INVOICEGW_S3_REGION":     s3.Region,
+		"INVOICEGW_S3_BUCKET":     s3.Bucket,
+		"INVOICEGW_S3_ACCESS_KEY": s3.AccessKey,
+		"INVOICEGW_S3_SECRET_KEY": s3.SecretKey,
+		"INVOICEGW_SMTP_URL":      "smtp://" + smtpSrv.Addr() + "?starttls=none",
+		"INVOICEGW_MAIL_FROM":     "invoices@acme.test",
+		"INVOICEGW_LOG_LEVEL":     "debug",
+		"INVOICEGW_RETRY_BASE":    "200ms",
 	}}
+	g.env["INVOICEGW_MAILGUN_SIGNING_KEY"] = e2eMailgunKey // events_e2e_test.go
 	g.apiKey = g.createTenant("Acme Supplies GmbH")
 
 	ctx, cancel := context.WithCancel(context.Background())
