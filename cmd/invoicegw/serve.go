@@ -97,7 +97,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_, _ = rand.Read(pageKey)
 		log.Warn("INVOICEGW_PAGE_SECRET unset: hosted-page forms are signed with a per-process key; set it when running more than one instance")
 	}
-	hits := postgres.NewHitWriter(pool, 2, 512, log)
+	hits := postgres.NewHitWriter(pool, 4, 512, log)
 	defer hits.Close()
 	public, _ := url.Parse(cfg.PublicURL)
 
