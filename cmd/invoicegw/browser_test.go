@@ -26,7 +26,13 @@ const (
 // sent and returns its id and the HTML part of the e-mail as received.
 func (g *gw) sendAndOpenMail(number string, nth int) (string, string) {
 	g.t.Helper()
-	r := g.postInvoice(g.apiKey, strings.Replace(exampleInvoice, `"INV-2026-0042"`, `"`+number+`"`, 1))
+	return g.sendBodyAndOpenMail(strings.Replace(exampleInvoice, `"INV-2026-0042"`, `"`+number+`"`, 1), nth)
+}
+
+// sendBodyAndOpenMail is sendAndOpenMail for any invoice body.
+func (g *gw) sendBodyAndOpenMail(body string, nth int) (string, string) {
+	g.t.Helper()
+	r := g.postInvoice(g.apiKey, body)
 	if r.status != 202 {
 		g.t.Fatalf("POST /v1/invoices = %d %s", r.status, r.body)
 	}
