@@ -63,6 +63,7 @@ type TrackerDeps struct {
 	Hits       HitRecorder
 	Events     EventRecorder
 	Queries    QueryRecorder
+	Reports    EngagementStore
 	Archive    Archive
 	Classifier Classifier
 	// CSRFKey signs the hosted page's forms; every gateway instance behind one public
