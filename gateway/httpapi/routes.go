@@ -20,6 +20,8 @@ func addRoutes(e *echo.Echo, d Deps) {
 	e.GET("/i/:token", h.page)
 	e.HEAD("/i/:token", h.page)
 	e.GET("/i/:token/pdf", h.download)
+	e.POST("/i/:token/confirm", h.confirm, middleware.BodyLimit(formBodyLimit))
+	e.POST("/i/:token/query", h.query, middleware.BodyLimit(formBodyLimit))
 
 	// Accounting systems: bearer API keys.
 	api := e.Group("/v1", middleware.BodyLimit(d.BodyLimit), h.authenticate)
@@ -27,4 +29,10 @@ func addRoutes(e *echo.Echo, d Deps) {
 	api.GET("/invoices/:id", h.getInvoice)
 	api.GET("/invoices/:id/events", h.invoiceEvents)
 	api.GET("/invoices/:id/pdf", h.invoicePDF)
+	addEventRoutes(e, api, h)
+	api.GET("/invoices/:id/tracking", h.invoiceTracking)
+	api.GET("/settings/tracking", h.getTrackingSettings)
+	api.PUT("/settings/tracking", h.putTrackingSettings, requireJSON)
+	api.POST("/deliveries/:id/revoke-links", h.revokeLinks)
+	addProofRoutes(e, api, h)
 }
