@@ -334,7 +334,7 @@ func (l *layout) payment(inv gateway.Invoice, t gateway.Totals) block {
 	// maroto scales an image to a percentage of the cell's height here (the
 	// column is wider than the row is high), so that is how the QR code keeps
 	// its size and leaves room for the hint.
-	png, err := qrPNG(payload)
+	png, err := qrPNG(l.r.png, payload)
 	if err != nil {
 		// The payload is built from validated fields and always fits a QR code;
 		// should it ever not, the document is refused rather than printed
