@@ -101,7 +101,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_, _ = rand.Read(pageKey)
 		log.Warn("INVOICEGW_PAGE_SECRET unset: hosted-page forms are signed with a per-process key; set it when running more than one instance")
 	}
-	hits := postgres.NewHitWriter(pool, 2, 512, log)
+	hits := postgres.NewHitWriter(pool, 4, 512, log)
 	defer hits.Close()
 	public, _ := url.Parse(cfg.PublicURL)
 
@@ -118,10 +118,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	proofDeps, err := wireProof(ctx, cfg.ProofConfig, db, s3, renderer, log)
+	if err != nil {
+		return err
+	}
 	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
 	tracker := gateway.NewTracker(gateway.TrackerDeps{
 		Tokens: tokens, Store: db, Links: db, Settings: db, Hits: hits, Events: db,
-		Queries: gateway.EventQueries{Events: db, Now: time.Now}, Archive: s3, Classifier: classifier,
+		Queries: proofDeps.Disputes, Reports: db, Archive: s3, Classifier: classifier,
 		CSRFKey: pageKey, Now: time.Now, Log: log,
 	})
 	handler := httpapi.NewServer(httpapi.Deps{
@@ -137,6 +141,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Log:            log,
 		BodyLimit:      cfg.BodyLimit,
 		TrustedProxies: proxies,
+		ProofDeps:      proofDeps,
 		Reports:        reports,
 		Webhooks:       webhooks,
 		Providers:      providerVerifiers,
