@@ -165,15 +165,17 @@ type columns struct{ description, quantity, unit, unitPrice, discount, taxRate, 
 
 func tableColumns(inv gateway.Invoice) columns {
 	for _, line := range inv.Lines {
-		if hasDiscount(line.DiscountPercent) {
+		if nonZero(string(line.DiscountPercent)) {
 			return columns{7, 2, 2, 3, 3, 3, 4}
 		}
 	}
 	return columns{10, 2, 2, 3, 0, 3, 4}
 }
 
-func hasDiscount(d gateway.DecimalText) bool {
-	return strings.Trim(string(d), "0.") != ""
+// nonZero reports whether a validated decimal string ("0", "0.00", "10") is
+// other than zero.
+func nonZero(d string) bool {
+	return strings.Trim(d, "0.") != ""
 }
 
 // lines is the line table. Every line is a chunk of its own, so the table breaks
@@ -194,7 +196,7 @@ func (l *layout) lines(inv gateway.Invoice, t gateway.Totals) []chunk {
 		}
 		if cols.discount > 0 {
 			disc := ""
-			if hasDiscount(line.DiscountPercent) {
+			if nonZero(string(line.DiscountPercent)) {
 				disc = l.loc.Percent(l.v(f+".discount_percent", string(line.DiscountPercent)))
 			}
 			cells = append(cells, cell{cols.discount, disc, bodyRight})
@@ -281,7 +283,7 @@ func (l *layout) totals(inv gateway.Invoice, t gateway.Totals) block {
 		sum(l.t("invoice.tax"), money("totals.tax", t.Tax), body),
 		sum(l.t("invoice.total"), money("totals.total", t.Total), bodyBold),
 	)
-	if hasDiscount(gateway.DecimalText(t.AmountPaid)) {
+	if nonZero(t.AmountPaid) {
 		b = append(b, sum(l.t("invoice.amount_paid"), money("totals.amount_paid", "-"+t.AmountPaid), body))
 	}
 	return append(b,
