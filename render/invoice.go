@@ -59,9 +59,9 @@ func (l *layout) termsID(doc gateway.Document) []part {
 func (l *layout) header(inv gateway.Invoice, logo *logoImage) block {
 	var b block
 	if logo != nil {
-		const h = 16.0
+		const h = 12.0
 		img := image.NewFromBytes(logo.data, logo.ext, props.Rect{Percent: 100})
-		b = append(b, part{row.New(h).Add(col.New(8).Add(img), col.New(16)), h}, spacer(3))
+		b = append(b, part{row.New(h).Add(col.New(8).Add(img), col.New(16)), h}, spacer(2))
 	}
 	// Lower the number so that it shares the title's baseline.
 	number := style{size: sizeNumber, bold: true, right: true, top: (sizeTitle - sizeNumber) * ptToMM}
@@ -70,7 +70,7 @@ func (l *layout) header(inv gateway.Invoice, logo *logoImage) block {
 			cell{12, l.t("invoice.title"), style{size: sizeTitle, bold: true}},
 			cell{12, l.v("number", inv.Number), number},
 		),
-		spacer(6),
+		spacer(4),
 	)
 }
 
@@ -139,7 +139,7 @@ func (l *layout) parties(inv gateway.Invoice) block {
 	if c.TaxID != "" {
 		customer = append(customer, cell{12, l.t("invoice.tax_id", l.v("customer.tax_id", c.TaxID)), body})
 	}
-	b = append(b, spacer(6))
+	b = append(b, spacer(4))
 	for _, c := range customer {
 		b = append(b, l.row(c))
 	}
@@ -207,7 +207,7 @@ func (l *layout) lines(inv gateway.Invoice, t gateway.Totals) []chunk {
 		)
 		p := styled(l.row(cells...), rule)
 		if i == 0 {
-			chunks = append(chunks, chunk{rows: block{spacer(8), head(), p}})
+			chunks = append(chunks, chunk{rows: block{spacer(5), head(), p}})
 			continue
 		}
 		chunks = append(chunks, chunk{rows: block{p}, repeat: head})
