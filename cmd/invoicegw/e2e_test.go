@@ -57,6 +57,13 @@ func freeAddr(t *testing.T) string {
 
 func startGateway(t *testing.T) *gw {
 	t.Helper()
+	return startGatewayWith(t, nil)
+}
+
+// startGatewayWith starts a gateway whose environment is the default one with extra
+// variables added or replaced.
+func startGatewayWith(t *testing.T, extra map[string]string) *gw {
+	t.Helper()
 	_, dbURL := pgtest.MustOpen(t)
 	s3 := archivetest.Config(t)
 	smtpSrv, err := catcher.Start("127.0.0.1:0", catcher.Options{})
@@ -83,7 +90,14 @@ func startGateway(t *testing.T) *gw {
 		"INVOICEGW_MAIL_FROM":     "invoices@acme.test",
 		"INVOICEGW_LOG_LEVEL":     "debug",
 		"INVOICEGW_RETRY_BASE":    "200ms",
+		"INVOICEGW_SIGNING_KEY":   testSigningKey,
 	}}
+	g.env["INVOICEGW_MAILGUN_SIGNING_KEY"] = e2eMailgunKey // events_e2e_test.go
+	g.env["INVOICEGW_WEBHOOK_ALLOW_PRIVATE"] = "true"      // receivers run on loopback
+	g.env["INVOICEGW_BOUNCE_DOMAIN"], g.env["INVOICEGW_INBOUND_SMTP_ADDR"] = "gw.test", freeAddr(t)
+	for k, v := range extra {
+		g.env[k] = v
+	}
 	g.apiKey = g.createTenant("Acme Supplies GmbH")
 
 	ctx, cancel := context.WithCancel(context.Background())

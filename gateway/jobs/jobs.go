@@ -28,6 +28,10 @@ type Config struct {
 	// means 5 minutes. A job whose worker died (kill -9, lost machine) is picked up
 	// again half a minute after that: by then the dead attempt cannot still be sending.
 	AttemptTimeout time.Duration
+	// Webhooks, when set, also works webhook jobs, retried after each WebhookBackoff
+	// step (gateway.WebhookBackoff when empty).
+	Webhooks       *gateway.Webhooks
+	WebhookBackoff []time.Duration
 }
 
 // deliverWorker adapts gateway.Deliverer to River.
@@ -82,8 +86,14 @@ func NewClient(pool *pgxpool.Pool, dl *gateway.Deliverer, cfg Config, log *slog.
 	if err := river.AddWorkerSafely(workers, &deliverWorker{dl: dl, cfg: cfg}); err != nil {
 		return nil, fmt.Errorf("register delivery worker: %w", err)
 	}
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+	if cfg.Webhooks != nil {
+		if err := addWebhookWorker(workers, queues, cfg); err != nil {
+			return nil, fmt.Errorf("register webhook worker: %w", err)
+		}
+	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues:  queues,
 		Workers: workers,
 		Logger:  log,
 		// Jobs are evidence-bearing: keep finished ones for a week for inspection.
