@@ -29,6 +29,7 @@ type binGateway struct {
 	bin     string
 	logPath string
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd has exited
 }
 
 func startBinGateway(t *testing.T, smtpReply func(int, catcher.Message) catcher.Outcome, env map[string]string) *binGateway {
@@ -63,6 +64,7 @@ func startBinGateway(t *testing.T, smtpReply func(int, catcher.Message) catcher.
 		"INVOICEGW_RETRY_MAX":       "1s",
 		"INVOICEGW_WORKERS":         "16",
 		"INVOICEGW_ATTEMPT_TIMEOUT": "5s", // jobs of a killed process are rescued 35 s later
+		"INVOICEGW_SIGNING_KEY":     testSigningKey,
 	}}
 	for k, v := range env {
 		g.env[k] = v
@@ -73,7 +75,7 @@ func startBinGateway(t *testing.T, smtpReply func(int, catcher.Message) catcher.
 	t.Cleanup(func() {
 		if b.cmd != nil && b.cmd.Process != nil {
 			_ = b.cmd.Process.Signal(syscall.SIGTERM)
-			_ = b.cmd.Wait()
+			<-b.exited
 		}
 		if t.Failed() {
 			out, _ := os.ReadFile(b.logPath)
@@ -99,11 +101,20 @@ func (b *binGateway) start() {
 		t.Fatal(err)
 	}
 	b.cmd = cmd
-	deadline := time.Now().Add(30 * time.Second)
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	b.exited = exited
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		if resp, err := http.Get(b.base + "/healthz"); err == nil {
 			resp.Body.Close()
 			return
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(b.logPath)
+			t.Fatalf("gateway exited at start-up:\n%s", out)
+		default:
 		}
 		if time.Now().After(deadline) {
 			out, _ := os.ReadFile(b.logPath)
@@ -116,7 +127,7 @@ func (b *binGateway) start() {
 // kill ends the process with SIGKILL: no shutdown, no cleanup.
 func (b *binGateway) kill() {
 	_ = b.cmd.Process.Kill()
-	_ = b.cmd.Wait()
+	<-b.exited
 	b.cmd = nil
 }
 
