@@ -108,6 +108,7 @@ func startGateway(t *testing.T) *gw {
 		}
 		select {
 		case err := <-done:
+			done <- err // for the cleanup, which waits for run to return
 			t.Fatalf("serve exited early: %v\n%s", err, logs.String())
 		default:
 		}

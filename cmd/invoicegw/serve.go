@@ -98,12 +98,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if _, err := httpapi.OpenAPIDocument(); err != nil {
+		return fmt.Errorf("openapi document: %w", err)
+	}
+	var limiter httpapi.RateLimiter
+	if cfg.RateLimit > 0 {
+		limiter = cache.NewRateLimiter(rdb, "invoicegw:", cfg.RateLimit)
+	}
 	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
 	handler := httpapi.NewServer(httpapi.Deps{
-		Intake:  gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
-		Tracker: gateway.NewTracker(tokens, db, s3, classifier, time.Now, log),
-		Auth:    db,
-		Pages:   tmpl,
+		Intake:      gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
+		Tracker:     gateway.NewTracker(tokens, db, s3, classifier, time.Now, log),
+		Keys:        gateway.NewKeys(db, time.Now),
+		RateLimit:   limiter,
+		KeyCacheTTL: cfg.KeyCacheTTL,
+		Auth:        db,
+		Pages:       tmpl,
 		Checks: []httpapi.Check{
 			{Name: "postgres", Ping: db.Ping},
 			{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
