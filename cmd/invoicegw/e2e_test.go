@@ -38,14 +38,14 @@ var exampleInvoice = func() string {
 
 // gw is a gateway started in-process with run(), exactly as `invoicegw serve` starts.
 type gw struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	env    map[string]string
 	smtp   *catcher.Server
 	apiKey string
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,7 +55,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startGateway(t *testing.T) *gw {
+func startGateway(t testing.TB, env ...string) *gw {
 	t.Helper()
 	_, dbURL := pgtest.MustOpen(t)
 	s3 := archivetest.Config(t)
@@ -85,6 +85,9 @@ func startGateway(t *testing.T) *gw {
 		"INVOICEGW_RETRY_BASE":    "200ms",
 		"INVOICEGW_RATE_LIMIT":    "100000", // the rate limit has its own test
 	}}
+	for i := 0; i+1 < len(env); i += 2 {
+		g.env[env[i]] = env[i+1]
+	}
 	g.apiKey = g.createTenant("Acme Supplies GmbH")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -193,7 +196,7 @@ type eventJSON struct {
 	Detail map[string]any `json:"detail"`
 }
 
-func decode[T any](t *testing.T, b []byte) T {
+func decode[T any](t testing.TB, b []byte) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(b, &v); err != nil {
