@@ -638,3 +638,25 @@ func TestEveryEndpointHidesOtherTenantsObjects(t *testing.T) {
 		}
 	})
 }
+
+func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
+	g := startGateway(t, "INVOICEGW_RATE_LIMIT", "3")
+	var limited *response
+	for range 20 {
+		r := g.request("GET", "/v1/invoices", g.apiKey, nil, nil)
+		if r.header.Get("RateLimit-Limit") != "3" || r.header.Get("RateLimit-Remaining") == "" {
+			t.Fatalf("RateLimit headers = %q %q, want limit 3", r.header.Get("RateLimit-Limit"), r.header.Get("RateLimit-Remaining"))
+		}
+		if r.status == 429 {
+			limited = &r
+			break
+		}
+	}
+	if limited == nil {
+		t.Fatal("20 requests at once never got 429 with a limit of 3/s")
+	}
+	checkProblem(t, *limited, 429, "rate-limited", nil)
+	if ra := limited.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After = %q, want a positive number of seconds", ra)
+	}
+}
