@@ -15,13 +15,13 @@ import (
 
 // IntakeStore is what accepting and reading invoices needs from storage.
 type IntakeStore interface {
-	// CreateInvoice stores r, its deliveries, its attachments and its events, and
+	// AcceptInvoice stores r, its deliveries, its attachments and its events, and
 	// enqueues their delivery jobs, atomically. With idem set, the idempotency record
 	// is written in the same transaction; when the key was already used the stored
 	// answer is returned instead (replay) and nothing is written. Errors: KindConflict
 	// (number already used, with Detail["invoice_id"]), KindIdempotencyInUse,
 	// KindIdempotencyMismatch, KindUnavailable.
-	CreateInvoice(ctx context.Context, r *Record, events []Event, idem *IdempotencyRecord) (replay *IdempotencyRecord, err error)
+	AcceptInvoice(ctx context.Context, r *Record, events []Event, idem *IdempotencyRecord) (replay *IdempotencyRecord, err error)
 	// CreateInvoices stores many accepted invoices in one transaction. An invoice
 	// whose number the tenant already used is not stored; its slot in existing holds
 	// the id and payload hash of the invoice that has the number. Errors: KindUnavailable.
@@ -152,7 +152,7 @@ func (in *Intake) Accept(ctx context.Context, tenant Tenant, body []byte, opt Ac
 			return nil, Wrap(KindInternal, err, "encode response")
 		}
 	}
-	replay, err := in.store.CreateInvoice(ctx, r, events, idem)
+	replay, err := in.store.AcceptInvoice(ctx, r, events, idem)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ type S3Config struct {
 type serveConfig struct {
 	DBConfig
 	S3Config
+	ProofConfig
 	HTTPAddr       string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	PublicURL      string        `env:"PUBLIC_URL,required"`
 	RedisURL       string        `env:"REDIS_URL,required"`
@@ -45,6 +46,20 @@ type serveConfig struct {
 	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
 	RateLimit      int           `env:"RATE_LIMIT" envDefault:"100"`
 	KeyCacheTTL    time.Duration `env:"KEY_CACHE_TTL" envDefault:"5s"`
+	BounceDomain   string        `env:"BOUNCE_DOMAIN"`
+	TrackingConfig
+	ReportsConfig
+}
+
+// TrackingConfig configures the tracking endpoints and the hosted page.
+type TrackingConfig struct {
+	// TrackingDataDir may hold signatures.txt and ranges.txt replacing the embedded ones.
+	TrackingDataDir string `env:"TRACKING_DATA_DIR"`
+	// PageSecret signs hosted-page forms; shared by all instances. Random per process
+	// when unset (fine for one instance).
+	PageSecret string `env:"PAGE_SECRET"`
+	// RetentionInterval is how often raw hits past retention are deleted.
+	RetentionInterval time.Duration `env:"RETENTION_INTERVAL" envDefault:"1h"`
 }
 
 // parseEnv fills cfg from INVOICEGW_* variables read through getenv (tests pass
@@ -93,6 +108,15 @@ func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
 	}
 	if c.KeyCacheTTL < 0 || c.KeyCacheTTL > time.Minute {
 		return nil, fmt.Errorf("configuration: INVOICEGW_KEY_CACHE_TTL must be between 0 and 1m (revoked keys work until it passes); got %s", c.KeyCacheTTL)
+	}
+	if _, err := c.ProofConfig.signer(); err != nil {
+		return nil, err
+	}
+	if c.PageSecret != "" && len(c.PageSecret) < 32 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_PAGE_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)")
+	}
+	if c.RetentionInterval <= 0 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_RETENTION_INTERVAL must be positive; got %s", c.RetentionInterval)
 	}
 	if _, err := parseBytes(c.BodyLimit); err != nil {
 		return nil, fmt.Errorf("configuration: INVOICEGW_BODY_LIMIT: %w", err)

@@ -83,8 +83,10 @@ func startGateway(t testing.TB, env ...string) *gw {
 		"INVOICEGW_MAIL_FROM":     "invoices@acme.test",
 		"INVOICEGW_LOG_LEVEL":     "debug",
 		"INVOICEGW_RETRY_BASE":    "200ms",
-		"INVOICEGW_RATE_LIMIT":    "100000", // the rate limit has its own test
+		"INVOICEGW_SIGNING_KEY":   testSigningKey,
+		"INVOICEGW_RATE_LIMIT":    "100000", // TestRateLimitAnswers429WithRetryAfter sets its own
 	}}
+	g.env["INVOICEGW_MAILGUN_SIGNING_KEY"] = e2eMailgunKey // events_e2e_test.go
 	for i := 0; i+1 < len(env); i += 2 {
 		g.env[env[i]] = env[i+1]
 	}
@@ -257,6 +259,7 @@ var (
 
 func TestEndToEndInvoiceIsSentTrackedAndProven(t *testing.T) {
 	g := startGateway(t)
+	g.setTracking(g.apiKey, "full") // new tenants track nothing until they choose
 
 	r := g.postInvoice(g.apiKey, exampleInvoice)
 	if r.status != http.StatusAccepted {
@@ -320,7 +323,7 @@ func TestEndToEndInvoiceIsSentTrackedAndProven(t *testing.T) {
 			}
 		}
 	}
-	link := linkRE.FindStringSubmatch(html)
+	link := visibleLink(html) // the first /t/l/ link is the hidden honeypot
 	pixel := pixelRE.FindStringSubmatch(html)
 	if link == nil || pixel == nil {
 		t.Fatalf("HTML lacks the tracked link or the pixel:\n%s", html)

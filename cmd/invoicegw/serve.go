@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/invoicegw/invoicegw/gateway/httpapi"
 	"github.com/invoicegw/invoicegw/gateway/jobs"
 	"github.com/invoicegw/invoicegw/gateway/mailer"
+	"github.com/invoicegw/invoicegw/gateway/stdwebhook"
 	"github.com/invoicegw/invoicegw/render"
 	"github.com/invoicegw/invoicegw/storage/archive"
 	"github.com/invoicegw/invoicegw/storage/cache"
@@ -43,6 +45,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	proxies, err := cfg.validate()
 	if err != nil {
+		return err
+	}
+	if err := cfg.ReportsConfig.validate(cfg.BounceDomain); err != nil {
 		return err
 	}
 	smtpCfg, err := mailer.ParseURL(cfg.SMTPURL)
@@ -86,15 +91,34 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	classifier, err := tracking.NewClassifier()
+	classifier, err := tracking.NewClassifierFrom(cfg.TrackingDataDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("INVOICEGW_TRACKING_DATA_DIR: %w", err)
 	}
+	pageKey := []byte(cfg.PageSecret)
+	if len(pageKey) == 0 {
+		pageKey = make([]byte, 32)
+		_, _ = rand.Read(pageKey)
+		log.Warn("INVOICEGW_PAGE_SECRET unset: hosted-page forms are signed with a per-process key; set it when running more than one instance")
+	}
+	hits := postgres.NewHitWriter(pool, 4, 512, log)
+	defer hits.Close()
 	public, _ := url.Parse(cfg.PublicURL)
 
 	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.New(smtpCfg, log),
-		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL}, time.Now, log)
-	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax}, log)
+		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL, Tracking: db}, time.Now, log)
+	webhooks := gateway.NewWebhooks(db, stdwebhook.NewPoster(15*time.Second), time.Now, log)
+	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
+		Webhooks: webhooks}, log)
+	if err != nil {
+		return err
+	}
+	reports := gateway.NewReports(db, s3, cfg.BounceDomain, time.Now, log)
+	providerVerifiers, err := cfg.ReportsConfig.providers()
+	if err != nil {
+		return err
+	}
+	proofDeps, err := wireProof(ctx, cfg.ProofConfig, db, s3, renderer, log)
 	if err != nil {
 		return err
 	}
@@ -106,9 +130,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		limiter = cache.NewRateLimiter(rdb, "invoicegw:", cfg.RateLimit)
 	}
 	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
+	tracker := gateway.NewTracker(gateway.TrackerDeps{
+		Tokens: tokens, Store: db, Links: db, Settings: db, Hits: hits, Events: db,
+		Queries: proofDeps.Disputes, Reports: db, Archive: s3, Classifier: classifier,
+		CSRFKey: pageKey, Now: time.Now, Log: log,
+	})
 	handler := httpapi.NewServer(httpapi.Deps{
 		Intake:      gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
-		Tracker:     gateway.NewTracker(tokens, db, s3, classifier, time.Now, log),
+		Tracker:     tracker,
 		Keys:        gateway.NewKeys(db, time.Now),
 		RateLimit:   limiter,
 		KeyCacheTTL: cfg.KeyCacheTTL,
@@ -122,6 +151,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Log:            log,
 		BodyLimit:      cfg.BodyLimit,
 		TrustedProxies: proxies,
+		ProofDeps:      proofDeps,
+		Reports:        reports,
+		Webhooks:       webhooks,
+		Providers:      providerVerifiers,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -131,10 +164,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 
+	stopInbound, err := startInbound(cfg, reports, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopInbound()
 	if err := queue.Start(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("start delivery workers: %w", err)
 	}
+	retentionCtx, stopRetention := context.WithCancel(ctx)
+	defer stopRetention()
+	go gateway.RunRetention(retentionCtx, db, cfg.RetentionInterval, time.Now, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.InfoContext(ctx, "invoicegw serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "workers", cfg.Workers)

@@ -34,6 +34,7 @@ type invoiceResponse struct {
 	CreatedAt     time.Time               `json:"created_at"`
 	UpdatedAt     time.Time               `json:"updated_at"`
 	Invoice       gateway.Invoice         `json:"invoice"`
+	Disputes      []gateway.Dispute       `json:"disputes,omitempty"` // newest first; open ones have status "open"
 }
 
 func toResponse(r *gateway.Record, attachments []gateway.ProofDocument) invoiceResponse {
@@ -183,7 +184,13 @@ func (h *handlers) getInvoice(c echo.Context) error {
 	if as == nil {
 		as = []gateway.ProofDocument{}
 	}
-	return writeJSON(c, http.StatusOK, toResponse(r, as))
+	resp := toResponse(r, as)
+	if h.Disputes != nil {
+		if resp.Disputes, err = h.Disputes.List(ctx, r.TenantID, r.ID); err != nil {
+			return err
+		}
+	}
+	return writeJSON(c, http.StatusOK, resp)
 }
 
 type eventsResponse struct {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/invoicegw/invoicegw/gateway"
 	"github.com/labstack/echo/v4"
 )
 
@@ -35,7 +36,9 @@ func TestOpenAPIDocumentsEveryRouteAndNothingElse(t *testing.T) {
 			}
 		}
 	}
-	e := NewServer(Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), BodyLimit: "10M"}).(*echo.Echo)
+	// Every optional area switched on (non-nil), so that all its routes are registered.
+	e := NewServer(Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), BodyLimit: "10M",
+		ProofDeps: ProofDeps{Proofs: &gateway.Proofs{}, Disputes: &gateway.Disputes{}}}).(*echo.Echo)
 	routed := map[string]bool{}
 	for _, r := range e.Routes() {
 		if r.Method == echo.RouteNotFound || strings.HasSuffix(r.Name, "glob..func1") {

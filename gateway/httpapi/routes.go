@@ -23,6 +23,8 @@ func addRoutes(e *echo.Echo, d Deps) {
 	e.GET("/i/:token", h.page)
 	e.HEAD("/i/:token", h.page)
 	e.GET("/i/:token/pdf", h.download)
+	e.POST("/i/:token/confirm", h.confirm, middleware.BodyLimit(formBodyLimit))
+	e.POST("/i/:token/query", h.query, middleware.BodyLimit(formBodyLimit))
 
 	// Accounting systems: bearer API keys.
 	api := e.Group("/v1", middleware.BodyLimit(d.BodyLimit), h.authenticate)
@@ -41,4 +43,10 @@ func addRoutes(e *echo.Echo, d Deps) {
 	api.GET("/api-keys", h.listKeys)
 	api.DELETE("/api-keys/:id", h.revokeKey)
 	e.GET("/v1/openapi.json", h.openapi)
+	addEventRoutes(e, api, h)
+	api.GET("/invoices/:id/tracking", h.invoiceTracking)
+	api.GET("/settings/tracking", h.getTrackingSettings)
+	api.PUT("/settings/tracking", h.putTrackingSettings, requireJSON)
+	api.POST("/deliveries/:id/revoke-links", h.revokeLinks)
+	addProofRoutes(e, api, h)
 }

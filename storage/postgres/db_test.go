@@ -75,7 +75,7 @@ func TestCreateInvoiceStoresAndEnqueuesAtomically(t *testing.T) {
 	ctx := context.Background()
 	ten := newTenant(t, db)
 	r := newRecord(t, ten.ID, "INV-1")
-	if _, err := db.CreateInvoice(ctx, r, []gateway.Event{gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)}, nil); err != nil {
+	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	if got := count(t, pool, `SELECT count(*) FROM river_job WHERE kind = 'deliver'`); got != 1 {
@@ -91,7 +91,7 @@ func TestCreateInvoiceStoresAndEnqueuesAtomically(t *testing.T) {
 
 	t.Run("a second invoice with the same number is a conflict naming the first and stores nothing", func(t *testing.T) {
 		dup := newRecord(t, ten.ID, "INV-1")
-		_, err := db.CreateInvoice(ctx, dup, []gateway.Event{gateway.NewEvent(dup.ID, "", gateway.EventAccepted, time.Now(), nil)}, nil)
+		err := db.CreateInvoice(ctx, dup, gateway.NewEvent(dup.ID, "", gateway.EventAccepted, time.Now(), nil))
 		var ge *gateway.Error
 		if !errors.As(err, &ge) || ge.Kind != gateway.KindConflict || ge.Detail["invoice_id"] != r.ID {
 			t.Fatalf("err = %v, want conflict naming %s", err, r.ID)
@@ -114,7 +114,7 @@ func TestCreateInvoiceStoresAndEnqueuesAtomically(t *testing.T) {
 		}
 		// The same number is free for another tenant.
 		r2 := newRecord(t, other.ID, "INV-1")
-		if _, err := db.CreateInvoice(ctx, r2, []gateway.Event{gateway.NewEvent(r2.ID, "", gateway.EventAccepted, time.Now(), nil)}, nil); err != nil {
+		if err := db.CreateInvoice(ctx, r2, gateway.NewEvent(r2.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
 			t.Errorf("same number, other tenant: %v", err)
 		}
 	})
@@ -126,7 +126,7 @@ func TestSendStateMachine(t *testing.T) {
 	ctx := context.Background()
 	ten := newTenant(t, db)
 	r := newRecord(t, ten.ID, "INV-2")
-	if _, err := db.CreateInvoice(ctx, r, []gateway.Event{gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)}, nil); err != nil {
+	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
 		t.Fatal(err)
 	}
 	d := &r.Deliveries[0]
@@ -171,7 +171,7 @@ func TestSetPDFFirstWins(t *testing.T) {
 	ctx := context.Background()
 	ten := newTenant(t, db)
 	r := newRecord(t, ten.ID, "INV-3")
-	if _, err := db.CreateInvoice(ctx, r, []gateway.Event{gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)}, nil); err != nil {
+	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
 		t.Fatal(err)
 	}
 	first := gateway.Object{Key: "a", SHA256: "aa", Size: 1}

@@ -30,14 +30,21 @@ func sha256Hex(s string) string {
 // both promise at least 24 hours.
 const idempotencyTTL = "24 hours"
 
-// CreateInvoice stores an accepted invoice, its deliveries, attachments and events,
+// CreateInvoice stores an accepted invoice with only its accepted event and no
+// idempotency key: the short form tests use.
+func (db *DB) CreateInvoice(ctx context.Context, r *gateway.Record, accepted gateway.Event) error {
+	_, err := db.AcceptInvoice(ctx, r, []gateway.Event{accepted}, nil)
+	return err
+}
+
+// AcceptInvoice stores an accepted invoice, its deliveries, attachments and events,
 // enqueues one delivery job per delivery and, with idem, records the idempotency key,
 // all in one transaction: a crash leaves either all of it or none.
 //
 // Concurrent requests with one key are told apart by a transaction-scoped advisory
 // lock on (tenant, key): the second gets KindIdempotencyInUse at once instead of
 // waiting, and a later one finds the committed record and replays it.
-func (db *DB) CreateInvoice(ctx context.Context, r *gateway.Record, events []gateway.Event, idem *gateway.IdempotencyRecord) (*gateway.IdempotencyRecord, error) {
+func (db *DB) AcceptInvoice(ctx context.Context, r *gateway.Record, events []gateway.Event, idem *gateway.IdempotencyRecord) (*gateway.IdempotencyRecord, error) {
 	doc, err := json.Marshal(r.Invoice)
 	if err != nil {
 		return nil, fmt.Errorf("encode invoice: %w", err)
