@@ -152,6 +152,9 @@ func (in *Intake) Accept(ctx context.Context, tenant Tenant, body []byte, opt Ac
 			return nil, Wrap(KindInternal, err, "encode response")
 		}
 	}
+	if idem != nil && idem.Response == nil {
+		idem.Response = []byte{} // the column is NOT NULL; a caller without Encode replays an empty body
+	}
 	replay, err := in.store.AcceptInvoice(ctx, r, events, idem)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
@@ -73,5 +74,26 @@ func keyCmd(ctx context.Context, args []string, getenv func(string) string, stdo
 	default:
 		fmt.Fprint(stderr, keyUsage)
 		return errUsage
+	}
+}
+
+// forgetIdempotencyKeys deletes Idempotency-Key records past their lifetime once an
+// hour until ctx ends. Running it on every replica is harmless: the delete is
+// idempotent.
+func forgetIdempotencyKeys(ctx context.Context, db *postgres.DB, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := db.DeleteExpiredIdempotencyKeys(ctx)
+			if err != nil {
+				log.WarnContext(ctx, "delete expired idempotency keys", "err", err)
+				continue
+			}
+			log.DebugContext(ctx, "expired idempotency keys deleted", "count", n)
+		}
 	}
 }

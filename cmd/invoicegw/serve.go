@@ -177,6 +177,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	retentionCtx, stopRetention := context.WithCancel(ctx)
 	defer stopRetention()
 	go gateway.RunRetention(retentionCtx, db, cfg.RetentionInterval, time.Now, log)
+	go forgetIdempotencyKeys(ctx, db, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.InfoContext(ctx, "invoicegw serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "workers", cfg.Workers)
