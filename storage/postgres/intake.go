@@ -73,15 +73,29 @@ func (db *DB) AcceptInvoice(ctx context.Context, r *gateway.Record, events []gat
 				return nil
 			}
 		}
+		// One statement writes the invoice and its deliveries (a round trip saved per
+		// invoice); no delivery row means the number was taken.
+		var dIDs, dNames, dEmails, dMsgIDs []string
+		var dBounces []*string
+		for _, d := range r.Deliveries {
+			dIDs, dNames, dEmails = append(dIDs, d.ID), append(dNames, d.Recipient.Name), append(dEmails, d.Recipient.Email)
+			dMsgIDs, dBounces = append(dMsgIDs, d.MessageID), append(dBounces, nullIfEmpty(d.BounceToken))
+		}
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO invoices (id, tenant_id, number, customer_id, currency, issue_date, due_date,
-				document, totals, total, amount_due, terms, terms_sha256, payload_sha256, status, created_at, updated_at,
-				terms_version, terms_source)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)
-			ON CONFLICT (tenant_id, number) DO NOTHING`,
+			WITH inv AS (
+				INSERT INTO invoices (id, tenant_id, number, customer_id, currency, issue_date, due_date,
+					document, totals, total, amount_due, terms, terms_sha256, payload_sha256, status, created_at, updated_at,
+					terms_version, terms_source)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)
+				ON CONFLICT (tenant_id, number) DO NOTHING
+				RETURNING id, tenant_id, status, created_at)
+			INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, bounce_token, updated_at)
+			SELECT d.id, inv.id, inv.tenant_id, d.name, d.email, inv.status, d.message_id, d.bounce_token, inv.created_at
+			FROM inv, unnest($19::text[], $20::text[], $21::text[], $22::text[], $23::text[]) AS d(id, name, email, message_id, bounce_token)`,
 			r.ID, r.TenantID, r.Invoice.Number, r.Invoice.Customer.ID, r.Invoice.Currency,
 			r.Invoice.IssueDate.Time, r.Invoice.DueDate.Time, doc, totals, r.Totals.Total, r.Totals.AmountDue,
-			r.Terms, r.TermsSHA256, r.PayloadSHA256, r.Status, r.CreatedAt, r.TermsVersion, r.TermsSource)
+			r.Terms, r.TermsSHA256, r.PayloadSHA256, r.Status, r.CreatedAt, r.TermsVersion, r.TermsSource,
+			dIDs, dNames, dEmails, dMsgIDs, dBounces)
 		if err != nil {
 			return err
 		}
@@ -95,7 +109,7 @@ func (db *DB) AcceptInvoice(ctx context.Context, r *gateway.Record, events []gat
 				Message: fmt.Sprintf("invoice number %q was already accepted", r.Invoice.Number),
 				Detail:  map[string]string{"invoice_id": existing}}
 		}
-		if err := insertDependents(ctx, tx, []*gateway.Record{r}); err != nil {
+		if err := insertAttachments(ctx, tx, []*gateway.Record{r}); err != nil {
 			return err
 		}
 		for _, e := range events {
@@ -123,13 +137,10 @@ func (db *DB) AcceptInvoice(ctx context.Context, r *gateway.Record, events []gat
 // insertDependents writes the deliveries and attachment rows of freshly inserted
 // invoices with COPY: one round trip however many there are.
 func insertDependents(ctx context.Context, tx pgx.Tx, rs []*gateway.Record) error {
-	var dl, at [][]any
+	var dl [][]any
 	for _, r := range rs {
 		for _, d := range r.Deliveries {
 			dl = append(dl, []any{d.ID, r.ID, r.TenantID, d.Recipient.Name, d.Recipient.Email, string(d.Status), d.MessageID, nullIfEmpty(d.BounceToken), r.CreatedAt})
-		}
-		for i, a := range r.Invoice.Attachments {
-			at = append(at, []any{r.ID, i + 1, r.TenantID, a.Filename, a.Description, a.StoredType, a.Size, a.SHA256, a.Key, r.CreatedAt})
 		}
 	}
 	if len(dl) == 1 {
@@ -144,6 +155,17 @@ func insertDependents(ctx context.Context, tx pgx.Tx, rs []*gateway.Record) erro
 			[]string{"id", "invoice_id", "tenant_id", "recipient_name", "recipient_email", "status", "message_id", "bounce_token", "updated_at"},
 			pgx.CopyFromRows(dl)); err != nil {
 			return fmt.Errorf("copy deliveries: %w", err)
+		}
+	}
+	return insertAttachments(ctx, tx, rs)
+}
+
+// insertAttachments writes the attachment rows of freshly inserted invoices.
+func insertAttachments(ctx context.Context, tx pgx.Tx, rs []*gateway.Record) error {
+	var at [][]any
+	for _, r := range rs {
+		for i, a := range r.Invoice.Attachments {
+			at = append(at, []any{r.ID, i + 1, r.TenantID, a.Filename, a.Description, a.StoredType, a.Size, a.SHA256, a.Key, r.CreatedAt})
 		}
 	}
 	if len(at) > 0 {
