@@ -660,3 +660,41 @@ func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
 		t.Errorf("Retry-After = %q, want a positive number of seconds", ra)
 	}
 }
+
+func TestCLITenantTermsAndKeys(t *testing.T) {
+	g := startGateway(t)
+	cli := func(args ...string) []byte {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), args, g.getenv, nil, &out, &errOut); err != nil {
+			t.Fatalf("invoicegw %v: %v %s", args, err, errOut.String())
+		}
+		return out.Bytes()
+	}
+	ten := decode[struct {
+		TenantID string `json:"tenant_id"`
+		APIKey   string `json:"api_key"`
+	}](t, cli("tenant", "create", "--name", "Terms GmbH", "--default-terms", "Default terms v1"))
+	r := g.postInvoice(ten.APIKey, mutate(t, del("terms")))
+	if r.status != 202 {
+		t.Fatalf("POST without terms = %d %s, want 202 with the tenant's default", r.status, r.body)
+	}
+	inv := decode[map[string]any](t, r.body)
+	if v, _ := inv["terms_version"].(string); !strings.HasPrefix(v, "trm_") || inv["terms_source"] != "tenant" {
+		t.Errorf("terms_version %v source %v, want a trm_ version from the tenant", inv["terms_version"], inv["terms_source"])
+	}
+	created := decode[struct{ ID, APIKey string }](t, cli("key", "create", "--tenant", ten.TenantID, "--name", "second"))
+	created.APIKey = decode[struct {
+		Key string `json:"api_key"`
+	}](t, cli("key", "create", "--tenant", ten.TenantID, "--name", "third")).Key
+	if r := g.request("GET", "/v1/invoices", created.APIKey, nil, nil); r.status != 200 {
+		t.Errorf("CLI-created key: GET = %d", r.status)
+	}
+	if n := bytes.Count(cli("key", "list", "--tenant", ten.TenantID), []byte("\n")); n != 3 {
+		t.Errorf("key list shows %d keys, want 3", n)
+	}
+	cli("key", "revoke", "--tenant", ten.TenantID, "--id", created.ID)
+	if !bytes.Contains(cli("key", "list", "--tenant", ten.TenantID), []byte(`"revoked_at":"`)) {
+		t.Error("key list shows no revoked key after revoke")
+	}
+}
