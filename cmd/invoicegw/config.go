@@ -45,6 +45,8 @@ type serveConfig struct {
 	RetryMax       time.Duration `env:"RETRY_MAX" envDefault:"1h"`
 	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
 	DeliveryConfig
+	RateLimit   int           `env:"RATE_LIMIT" envDefault:"100"`
+	KeyCacheTTL time.Duration `env:"KEY_CACHE_TTL" envDefault:"5s"`
 	TrackingConfig
 	ReportsConfig
 }
@@ -100,6 +102,12 @@ func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
 	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase || c.RetryHorizon < c.RetryBase {
 		return nil, fmt.Errorf("configuration: INVOICEGW_RETRY_BASE must be positive and at most INVOICEGW_RETRY_MAX and INVOICEGW_RETRY_HORIZON")
+	}
+	if c.RateLimit < 0 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_RATE_LIMIT must be requests per second per API key, 0 for none; got %d", c.RateLimit)
+	}
+	if c.KeyCacheTTL < 0 || c.KeyCacheTTL > time.Minute {
+		return nil, fmt.Errorf("configuration: INVOICEGW_KEY_CACHE_TTL must be between 0 and 1m (revoked keys work until it passes); got %s", c.KeyCacheTTL)
 	}
 	if _, err := c.ProofConfig.signer(); err != nil {
 		return nil, err

@@ -37,6 +37,8 @@ Usage:
   invoicegw migrate                    apply database migrations
   invoicegw tenant create --name NAME [--default-terms TEXT]
                                        create a tenant; prints its id and API key (shown once)
+  invoicegw key create|list|revoke --tenant TENANT_ID [--name NAME] [--id KEY_ID]
+                                       manage a tenant's API keys (a new key is shown once)
   invoicegw archive init               create the S3 bucket if it does not exist
   invoicegw reports list [--all] [--limit N]
                                        delivery reports an operator should look at (unknown token, unreadable)
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrate(ctx, args[1:], getenv, stdout)
 	case "tenant":
 		return tenant(ctx, args[1:], getenv, stdout, stderr)
+	case "key":
+		return keyCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "archive":
 		return archiveCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "reports":

@@ -122,6 +122,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if _, err := httpapi.OpenAPIDocument(); err != nil {
+		return fmt.Errorf("openapi document: %w", err)
+	}
+	var limiter httpapi.RateLimiter
+	if cfg.RateLimit > 0 {
+		limiter = cache.NewRateLimiter(rdb, "invoicegw:", cfg.RateLimit)
+	}
 	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
 	tracker := gateway.NewTracker(gateway.TrackerDeps{
 		Tokens: tokens, Store: db, Links: db, Settings: db, Hits: hits, Events: db,
@@ -129,10 +136,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		CSRFKey: pageKey, Now: time.Now, Log: log,
 	})
 	handler := httpapi.NewServer(httpapi.Deps{
-		Intake:  gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
-		Tracker: tracker,
-		Auth:    db,
-		Pages:   tmpl,
+		Intake:      gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
+		Tracker:     tracker,
+		Keys:        gateway.NewKeys(db, time.Now),
+		RateLimit:   limiter,
+		KeyCacheTTL: cfg.KeyCacheTTL,
+		Auth:        db,
+		Pages:       tmpl,
 		Checks: []httpapi.Check{
 			{Name: "postgres", Ping: db.Ping},
 			{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
@@ -167,6 +177,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	retentionCtx, stopRetention := context.WithCancel(ctx)
 	defer stopRetention()
 	go gateway.RunRetention(retentionCtx, db, cfg.RetentionInterval, time.Now, log)
+	go forgetIdempotencyKeys(ctx, db, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.InfoContext(ctx, "invoicegw serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "workers", cfg.Workers)
