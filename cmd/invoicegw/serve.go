@@ -99,12 +99,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	// The hit writers get a pool of their own: the pixel path must not queue behind
 	// the job workers for a connection, nor they behind a burst of pixels.
-	hitPool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	hitPool, err := postgres.OpenHitPool(ctx, cfg.DatabaseURL, int32(cfg.HitWriters))
 	if err != nil {
 		return fmt.Errorf("INVOICEGW_DATABASE_URL: %w", err)
 	}
 	defer hitPool.Close()
-	hits := postgres.NewHitWriter(hitPool, int(hitPool.Config().MaxConns), 512, log)
+	hits := postgres.NewHitWriter(hitPool, cfg.HitWriters, 512, log)
 	defer hits.Close()
 	public, _ := url.Parse(cfg.PublicURL)
 
