@@ -25,7 +25,12 @@ const (
 	EventDelayed        EventType = "delayed"
 	EventComplained     EventType = "complained"
 	EventUnknownOutcome EventType = "unknown_outcome"
-	EventDisputed       EventType = "disputed" // the recipient raised a query on the hosted page
+
+	// A customer's query about the invoice (raised by the recipient on the hosted
+	// page, by a collector or through the API; see Disputes) and its resolution. They
+	// prove nothing about delivery, so they have no level.
+	EventDisputed        EventType = "disputed"
+	EventDisputeResolved EventType = "dispute_resolved"
 )
 
 // NoLevel marks negative or uncertain outcomes, which prove nothing on the ladder.
@@ -43,7 +48,7 @@ func (t EventType) Level() int {
 		return 2
 	case EventDelivered:
 		return 3
-	case EventOpened:
+	case EventOpened, EventReadReceipt:
 		return 4
 	case EventClicked, EventViewed, EventDownloaded:
 		return 5
@@ -65,6 +70,11 @@ type Event struct {
 	Level      int             `json:"level"`
 	At         time.Time       `json:"at"`
 	Detail     json.RawMessage `json:"detail"`
+	// Seq, PrevHash and Hash place the event in its invoice's hash chain (see
+	// gateway/evidence); the store fills them in when it appends the event.
+	Seq      int64  `json:"seq,omitempty"`
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // NewEvent builds an event of type t with its level filled in and detail marshalled.

@@ -31,6 +31,7 @@ type S3Config struct {
 type serveConfig struct {
 	DBConfig
 	S3Config
+	ProofConfig
 	HTTPAddr       string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	PublicURL      string        `env:"PUBLIC_URL,required"`
 	RedisURL       string        `env:"REDIS_URL,required"`
@@ -43,7 +44,9 @@ type serveConfig struct {
 	RetryBase      time.Duration `env:"RETRY_BASE" envDefault:"1m"`
 	RetryMax       time.Duration `env:"RETRY_MAX" envDefault:"1h"`
 	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
+	BounceDomain   string        `env:"BOUNCE_DOMAIN"`
 	TrackingConfig
+	ReportsConfig
 }
 
 // TrackingConfig configures the tracking endpoints and the hosted page.
@@ -99,6 +102,9 @@ func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
 	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase || c.RetryHorizon < c.RetryBase {
 		return nil, fmt.Errorf("configuration: INVOICEGW_RETRY_BASE must be positive and at most INVOICEGW_RETRY_MAX and INVOICEGW_RETRY_HORIZON")
+	}
+	if _, err := c.ProofConfig.signer(); err != nil {
+		return nil, err
 	}
 	if c.PageSecret != "" && len(c.PageSecret) < 32 {
 		return nil, fmt.Errorf("configuration: INVOICEGW_PAGE_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)")

@@ -48,6 +48,7 @@ func prepareGateway(t *testing.T) (*gw, *testDB) {
 		"INVOICEGW_MAIL_FROM":     "invoices@acme.test",
 		"INVOICEGW_LOG_LEVEL":     "warn",
 		"INVOICEGW_RETRY_BASE":    "200ms",
+		"INVOICEGW_SIGNING_KEY":   testSigningKey,
 	}}
 	g.apiKey = g.createTenant("Acme Supplies GmbH")
 	return g, &testDB{pool}

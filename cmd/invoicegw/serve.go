@@ -17,6 +17,7 @@ import (
 	"github.com/invoicegw/invoicegw/gateway/httpapi"
 	"github.com/invoicegw/invoicegw/gateway/jobs"
 	"github.com/invoicegw/invoicegw/gateway/mailer"
+	"github.com/invoicegw/invoicegw/gateway/stdwebhook"
 	"github.com/invoicegw/invoicegw/render"
 	"github.com/invoicegw/invoicegw/storage/archive"
 	"github.com/invoicegw/invoicegw/storage/cache"
@@ -44,6 +45,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	proxies, err := cfg.validate()
 	if err != nil {
+		return err
+	}
+	if err := cfg.ReportsConfig.validate(cfg.BounceDomain); err != nil {
 		return err
 	}
 	smtpCfg, err := mailer.ParseURL(cfg.SMTPURL)
@@ -110,14 +114,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.New(smtpCfg, log),
 		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL, Tracking: db}, time.Now, log)
-	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax}, log)
+	webhooks := gateway.NewWebhooks(db, stdwebhook.NewPoster(15*time.Second), time.Now, log)
+	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
+		Webhooks: webhooks}, log)
+	if err != nil {
+		return err
+	}
+	reports := gateway.NewReports(db, s3, cfg.BounceDomain, time.Now, log)
+	providerVerifiers, err := cfg.ReportsConfig.providers()
+	if err != nil {
+		return err
+	}
+	proofDeps, err := wireProof(ctx, cfg.ProofConfig, db, s3, renderer, log)
 	if err != nil {
 		return err
 	}
 	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
 	tracker := gateway.NewTracker(gateway.TrackerDeps{
 		Tokens: tokens, Store: db, Links: db, Settings: db, Hits: hits, Events: db,
-		Queries: gateway.EventQueries{Events: db, Now: time.Now}, Reports: db, Archive: s3, Classifier: classifier,
+		Queries: proofDeps.Disputes, Reports: db, Archive: s3, Classifier: classifier,
 		CSRFKey: pageKey, Now: time.Now, Log: log,
 	})
 	handler := httpapi.NewServer(httpapi.Deps{
@@ -133,6 +148,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Log:            log,
 		BodyLimit:      cfg.BodyLimit,
 		TrustedProxies: proxies,
+		ProofDeps:      proofDeps,
+		Reports:        reports,
+		Webhooks:       webhooks,
+		Providers:      providerVerifiers,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -142,6 +161,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 
+	stopInbound, err := startInbound(cfg, reports, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopInbound()
 	if err := queue.Start(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("start delivery workers: %w", err)

@@ -206,7 +206,9 @@ func TestTrackingPolicyAndHostedPageForms(t *testing.T) {
 		var found bool
 		for _, e := range g.events(id) {
 			if e.Type == "disputed" {
-				found = e.Detail["message"] == "Line 1 was never delivered." && e.Detail["name"] == "Jane Doe"
+				// The query opens a dispute raised by the recipient (see gateway.Disputes).
+				found = e.Detail["note"] == "Line 1 was never delivered." && e.Detail["opened_by"] == "Jane Doe" &&
+					e.Detail["source"] == "recipient"
 			}
 		}
 		if !found {
