@@ -72,8 +72,8 @@ type TrackerDeps struct {
 	// HitTimeout bounds how long a request waits for its hit to be stored (default
 	// 3s): past it the pixel is answered 503 rather than hang on a stuck database.
 	HitTimeout time.Duration
-	Now     func() time.Time
-	Log     *slog.Logger
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
 // Tracker records what a recipient's side did with a delivered invoice: pixel

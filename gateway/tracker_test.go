@@ -25,7 +25,9 @@ func (f fakeTokens) ResolveToken(_ context.Context, hash []byte) (Token, error) 
 
 type fakeSettings struct{ s TrackingSettings }
 
-func (f *fakeSettings) TrackingSettings(context.Context, string) (TrackingSettings, error) { return f.s, nil }
+func (f *fakeSettings) TrackingSettings(context.Context, string) (TrackingSettings, error) {
+	return f.s, nil
+}
 func (f *fakeSettings) SetTrackingSettings(_ context.Context, _ string, s TrackingSettings) (TrackingSettings, error) {
 	f.s = s
 	return s, nil
