@@ -101,7 +101,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_, _ = rand.Read(pageKey)
 		log.Warn("INVOICEGW_PAGE_SECRET unset: hosted-page forms are signed with a per-process key; set it when running more than one instance")
 	}
-	hits := postgres.NewHitWriter(pool, 4, 512, log)
+	// The hit writers get a pool of their own: the pixel path must not queue behind
+	// the job workers for a connection, nor they behind a burst of pixels.
+	hitPool, err := postgres.OpenHitPool(ctx, cfg.DatabaseURL, int32(cfg.HitWriters))
+	if err != nil {
+		return fmt.Errorf("INVOICEGW_DATABASE_URL: %w", err)
+	}
+	defer hitPool.Close()
+	hits := postgres.NewHitWriter(hitPool, cfg.HitWriters, 512, log)
 	defer hits.Close()
 	public, _ := url.Parse(cfg.PublicURL)
 
