@@ -347,15 +347,20 @@ func newArtefact(e Event, key, sum string, m map[string]any, kind string) ProofA
 	if a.ContentType == "" {
 		a.ContentType = contentTypeOf(base)
 	}
-	if kind == "" {
+	if kind == "" || kind == "raw" {
+		src := str(detailMap(e.Detail), "source")
 		switch ext := path.Ext(base); {
 		case e.Type == EventDisputed:
 			kind = "dispute_attachment"
 		case ext == ".pdf" && (e.Type == EventArchived || e.Type == EventRendered):
 			kind = "invoice_pdf"
-		case ext == ".eml":
+		case ext == ".eml" && (e.Type == EventArchived || e.Type == EventSent):
 			kind = "message"
-		case e.Type == EventBounced || e.Type == EventDelivered || e.Type == EventDelayed:
+		case src == "dsn" || src == "mdn" || src == "smtp":
+			kind = "dsn" // a delivery status or disposition notification as received
+		case src != "" && src != "direct":
+			kind = "provider_payload" // an e-mail provider's webhook body
+		case e.Type == EventBounced || e.Type == EventDelivered || e.Type == EventDelayed || e.Type == "read_receipt":
 			kind = "dsn"
 		default:
 			kind = "artefact"
@@ -435,14 +440,16 @@ func recipientSentence(d Delivery, timeline []ProofEvent, hits []HitCount) strin
 		return ""
 	}
 	if e, m, ok := first(EventDelivered); ok {
-		where := str(m, "mx", "remote_mta", "host", "mta", "server")
+		where := str(m, "mx_host", "mx", "remote_mta", "host", "mta", "server")
 		if where == "" {
 			where = "the mail server of " + d.Recipient.Email
 		}
 		how := ""
-		if src := str(m, "source"); src == "dsn" {
+		switch src := str(m, "source"); src {
+		case "", "direct", "mx", "smtp":
+		case "dsn":
 			how = " (delivery status notification)"
-		} else if src != "" && src != "mx" && src != "smtp" {
+		default:
 			how = " (" + src + " delivery event)"
 		}
 		parts = append(parts, fmt.Sprintf("delivered to %s at %s%s%s", where, FormatTime(e.At), reply(m), how))
