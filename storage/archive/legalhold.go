@@ -12,10 +12,11 @@ import (
 
 var _ gateway.LegalHolder = (*S3)(nil)
 
-// ObjectLockEnabled reports whether the bucket was created with S3 Object Lock,
-// without which neither retention nor legal holds exist. Errors: KindUnavailable,
-// KindInternal.
-func (s *S3) ObjectLockEnabled(ctx context.Context) (bool, error) {
+// holdsPossible reports whether the bucket was created with S3 Object Lock, without
+// which legal holds do not exist. (The retention code asks the same question; this
+// one is not cached, so a bucket reconfigured under a running gateway is noticed.)
+// Errors: KindUnavailable, KindInternal.
+func (s *S3) holdsPossible(ctx context.Context) (bool, error) {
 	out, err := s.client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(s.bucket)})
 	if err != nil {
 		// A bucket without Object Lock answers with an error, not an empty configuration.
@@ -34,7 +35,7 @@ func (s *S3) ObjectLockEnabled(ctx context.Context) (bool, error) {
 // invoice's evidence while a dispute about it is open. On a bucket without Object
 // Lock it does nothing. Errors: KindUnavailable, KindInternal.
 func (s *S3) SetLegalHold(ctx context.Context, prefix string, on bool) error {
-	enabled, err := s.ObjectLockEnabled(ctx)
+	enabled, err := s.holdsPossible(ctx)
 	if err != nil || !enabled {
 		return err
 	}
@@ -67,6 +68,10 @@ func (s *S3) LegalHold(ctx context.Context, key string) (bool, error) {
 	out, err := s.client.GetObjectLegalHold(ctx, &s3.GetObjectLegalHoldInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
 		if apiCode(err) == "NoSuchObjectLockConfiguration" {
+			return false, nil
+		}
+		// Servers answer a bucket without Object Lock with differing codes; none holds.
+		if possible, perr := s.holdsPossible(ctx); perr == nil && !possible {
 			return false, nil
 		}
 		return false, s3Error(fmt.Errorf("get legal hold of %s: %w", key, err), "archived object")
