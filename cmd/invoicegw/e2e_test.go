@@ -85,6 +85,7 @@ func startGateway(t *testing.T) *gw {
 		"INVOICEGW_RETRY_BASE":    "200ms",
 		"INVOICEGW_SIGNING_KEY":   testSigningKey,
 	}}
+	g.env["INVOICEGW_CHECKPOINT_INTERVAL"] = "1s" // bundles in tests carry a checkpoint
 	g.apiKey = g.createTenant("Acme Supplies GmbH")
 
 	ctx, cancel := context.WithCancel(context.Background())
