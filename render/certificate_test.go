@@ -27,9 +27,9 @@ func TestCertificateStatesTheDeliveryFactsOnAtMostTwoPages(t *testing.T) {
 	pdf, err := r.RenderCertificate(gateway.Certificate{
 		InvoiceID: "inv_1", Number: "INV-2026-0042", Seller: "Acme Supplies GmbH", Customer: "Globex Ltd", Amount: "EUR 71.36",
 		IssueDate: "2026-11-23", DueDate: "2026-12-23", GeneratedAt: at.Add(48 * time.Hour),
-		Summary: []string{"Jane Doe <jane.doe@globex.test>: Delivered to mx.globex.test at 2026-11-23 10:02:33 UTC, reply '250 2.0.0 Ok: queued as 4XyZ'; receipt confirmed by Jane Doe at 2026-11-23 11:00:00 UTC."},
+		Summary:    []string{"Jane Doe <jane.doe@globex.test>: Delivered to mx.globex.test at 2026-11-23 10:02:33 UTC, reply '250 2.0.0 Ok: queued as 4XyZ'; receipt confirmed by Jane Doe at 2026-11-23 11:00:00 UTC."},
 		Recipients: []gateway.ProofRecipient{{Name: "Jane Doe", Email: "jane.doe@globex.test", HighestLevel: 6, HighestEvent: gateway.EventAcknowledged, HighestAt: at}},
-		Timeline: timeline, Levels: gateway.Levels, ChainLength: 83, ChainHead: strings.Repeat("ab", 32),
+		Timeline:   timeline, Levels: gateway.Levels, ChainLength: 83, ChainHead: strings.Repeat("ab", 32),
 		KeyID: "585fe8910472e78d", PublicKey: "ed25519:LL3ZxtS79p95GXeyUNdo67agpXTMFSrblE6LZsEqkZk=",
 		Artefacts: []gateway.ProofArtefact{{Name: "evidence/3-invoice.pdf", Kind: "invoice_pdf", SHA256: strings.Repeat("cd", 32)}},
 	})
