@@ -25,41 +25,75 @@ func canonicalDetail(d json.RawMessage) json.RawMessage {
 	return d
 }
 
-// ChainEvents implements gateway.ProofStore.
+const chainEventsSQL = `
+	SELECT id, invoice_id, coalesce(delivery_id, ''), type, level, at, detail,
+		coalesce(seq, 0), coalesce(prev_hash, ''), coalesce(hash, '')
+	FROM events WHERE invoice_id = $1 ORDER BY seq NULLS FIRST, id`
+
+func scanChainEvent(row pgx.CollectableRow) (gateway.Event, error) {
+	var e gateway.Event
+	err := row.Scan(&e.ID, &e.InvoiceID, &e.DeliveryID, &e.Type, &e.Level, &e.At, &e.Detail, &e.Seq, &e.PrevHash, &e.Hash)
+	e.At = e.At.UTC()
+	return e, err
+}
+
+// ChainEvents returns every event of an invoice in chain order, Seq, PrevHash and
+// Hash filled in. The caller has checked the tenant. Errors: KindUnavailable.
 func (db *DB) ChainEvents(ctx context.Context, invoiceID string) ([]gateway.Event, error) {
-	rows, err := db.pool.Query(ctx, `
-		SELECT id, invoice_id, coalesce(delivery_id, ''), type, level, at, detail,
-			coalesce(seq, 0), coalesce(prev_hash, ''), coalesce(hash, '')
-		FROM events WHERE invoice_id = $1 ORDER BY seq NULLS FIRST, id`, invoiceID)
+	rows, err := db.pool.Query(ctx, chainEventsSQL, invoiceID)
 	if err != nil {
 		return nil, dbError(err, "events")
 	}
-	evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.Event, error) {
-		var e gateway.Event
-		err := row.Scan(&e.ID, &e.InvoiceID, &e.DeliveryID, &e.Type, &e.Level, &e.At, &e.Detail, &e.Seq, &e.PrevHash, &e.Hash)
-		e.At = e.At.UTC()
-		return e, err
-	})
+	evs, err := pgx.CollectRows(rows, scanChainEvent)
 	return evs, dbError(err, "events")
 }
 
-// HitCounts implements gateway.ProofStore.
-func (db *DB) HitCounts(ctx context.Context, invoiceID string) ([]gateway.HitCount, error) {
-	rows, err := db.pool.Query(ctx, `
-		SELECT h.delivery_id, h.event_type, h.classification, count(*), min(h.at), max(h.at)
-		FROM deliveries d JOIN tracking_hits h ON h.delivery_id = d.id
-		WHERE d.invoice_id = $1
-		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, invoiceID)
+const hitCountsSQL = `
+	SELECT h.delivery_id, h.event_type, h.classification, count(*), min(h.at), max(h.at)
+	FROM deliveries d JOIN tracking_hits h ON h.delivery_id = d.id
+	WHERE d.invoice_id = $1
+	GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+
+func scanHitCount(row pgx.CollectableRow) (gateway.HitCount, error) {
+	var h gateway.HitCount
+	err := row.Scan(&h.DeliveryID, &h.EventType, &h.Classification, &h.Count, &h.First, &h.Last)
+	h.First, h.Last = h.First.UTC(), h.Last.UTC()
+	return h, err
+}
+
+const invoiceDisputesSQL = `SELECT ` + disputeColumns + ` FROM disputes WHERE invoice_id = $1 AND tenant_id = $2
+	ORDER BY opened_at DESC, id DESC`
+
+// ProofEvidence implements gateway.ProofStore: the invoice (checked to be the
+// tenant's), then its events, disputes and hit counts in one round trip.
+func (db *DB) ProofEvidence(ctx context.Context, tenantID, invoiceID string) (*gateway.Record, []gateway.Event, []gateway.Dispute, []gateway.HitCount, error) {
+	r, err := db.Invoice(ctx, tenantID, invoiceID)
 	if err != nil {
-		return nil, dbError(err, "tracking hits")
+		return nil, nil, nil, nil, err
 	}
-	hs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.HitCount, error) {
-		var h gateway.HitCount
-		err := row.Scan(&h.DeliveryID, &h.EventType, &h.Classification, &h.Count, &h.First, &h.Last)
-		h.First, h.Last = h.First.UTC(), h.Last.UTC()
-		return h, err
+	var b pgx.Batch
+	var evs []gateway.Event
+	var ds []gateway.Dispute
+	var hits []gateway.HitCount
+	b.Queue(chainEventsSQL, invoiceID).Query(func(rows pgx.Rows) (err error) {
+		evs, err = pgx.CollectRows(rows, scanChainEvent)
+		return err
 	})
-	return hs, dbError(err, "tracking hits")
+	b.Queue(invoiceDisputesSQL, invoiceID, tenantID).Query(func(rows pgx.Rows) (err error) {
+		ds, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.Dispute, error) { return scanDispute(row) })
+		return err
+	})
+	b.Queue(hitCountsSQL, invoiceID).Query(func(rows pgx.Rows) (err error) {
+		hits, err = pgx.CollectRows(rows, scanHitCount)
+		return err
+	})
+	if err := db.pool.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, nil, nil, dbError(err, "evidence")
+	}
+	if ds == nil {
+		ds = []gateway.Dispute{}
+	}
+	return r, evs, ds, hits, nil
 }
 
 // CreateDispute implements gateway.DisputeStore.
@@ -146,8 +180,7 @@ func (db *DB) Disputes(ctx context.Context, tenantID, invoiceID string) ([]gatew
 	if !exists {
 		return nil, gateway.Errorf(gateway.KindNotFound, "invoice %s not found", invoiceID)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+disputeColumns+` FROM disputes WHERE invoice_id = $1 AND tenant_id = $2
-		ORDER BY opened_at DESC, id DESC`, invoiceID, tenantID)
+	rows, err := db.pool.Query(ctx, invoiceDisputesSQL, invoiceID, tenantID)
 	if err != nil {
 		return nil, dbError(err, "disputes")
 	}
