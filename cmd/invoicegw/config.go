@@ -44,7 +44,9 @@ type serveConfig struct {
 	RetryBase      time.Duration `env:"RETRY_BASE" envDefault:"1m"`
 	RetryMax       time.Duration `env:"RETRY_MAX" envDefault:"1h"`
 	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
+	BounceDomain   string        `env:"BOUNCE_DOMAIN"`
 	TrackingConfig
+	ReportsConfig
 }
 
 // TrackingConfig configures the tracking endpoints and the hosted page.

@@ -42,6 +42,9 @@ type Deps struct {
 	BodyLimit      string         // e.g. "10M"
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
 	ProofDeps                     // proof, bundle, signing key and disputes
+	Reports        *gateway.Reports
+	Webhooks       *gateway.Webhooks
+	Providers      Providers
 }
 
 // NewServer returns the gateway's HTTP handler.
