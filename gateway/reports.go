@@ -116,6 +116,14 @@ func (rs *Reports) ReceiveMail(ctx context.Context, env Envelope, raw []byte) er
 			return err
 		}
 	}
+	if d == nil && ValidID("dlv", parsed.EnvelopeID) {
+		// A forwarder that rewrote the envelope sender (SRS) loses the token; the ENVID
+		// the gateway set to the delivery id survives in the DSN.
+		d, err = rs.store.DeliveryByMessageID(ctx, parsed.EnvelopeID)
+		if err != nil && ErrorKind(err) != KindNotFound {
+			return err
+		}
+	}
 	return rs.apply(ctx, rep, d, now)
 }
 
@@ -236,6 +244,7 @@ func reportEvent(rep *InboundReport, d *Delivery, at time.Time) Event {
 		"diagnostic":    s.Diagnostic,
 		"bounce_type":   s.Bounce,
 		"queue_id":      s.QueueID,
+		"envelope_id":   s.EnvelopeID,
 		"disposition":   s.Disposition,
 		"reporting_ua":  s.ReportingUA,
 		"message_id":    s.OriginalMessageID,

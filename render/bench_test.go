@@ -20,8 +20,8 @@ func BenchmarkRenderInvoice(b *testing.B) {
 		name string
 		doc  gateway.Document
 	}{
-		{"1-page-20-lines", document(b, withLines(exampleInvoice(b), 20))},
-		{"10-pages-420-lines", document(b, withLines(exampleInvoice(b), 420))},
+		{"1-page-20-lines", document(b, withLines(fixture(b, "one-line"), 20))},
+		{"10-pages-420-lines", document(b, withLines(fixture(b, "one-line"), 420))},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -50,7 +50,7 @@ func BenchmarkRenderInvoice(b *testing.B) {
 // by hand with gofpdf (the same fonts, texts, table and compression), without
 // maroto or our layout: the floor that the renderer is measured against.
 func BenchmarkGofpdfBaseline(b *testing.B) {
-	doc := document(b, withLines(exampleInvoice(b), 20))
+	doc := document(b, withLines(fixture(b, "one-line"), 20))
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := gofpdfBaseline(doc); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/invoicegw/invoicegw/gateway"
 	"github.com/invoicegw/invoicegw/render"
+	"github.com/invoicegw/invoicegw/render/pdftest"
 )
 
 func TestCertificateStatesTheDeliveryFactsOnAtMostTwoPages(t *testing.T) {
@@ -36,11 +37,12 @@ func TestCertificateStatesTheDeliveryFactsOnAtMostTwoPages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RenderCertificate: %v", err)
 	}
-	pages := pdfPages(t, pdf)
+	pdftest.Check(t, pdf)
+	pages := pdftest.Pages(t, pdf)
 	if len(pages) > 2 {
 		t.Errorf("certificate has %d pages, want at most 2", len(pages))
 	}
-	text := strings.Join(pages, " ")
+	text := pdftest.Collapse(strings.Join(pages, " "))
 	for _, want := range []string{
 		"Delivery certificate", "INV-2026-0042", "Delivered to mx.globex.test at 2026-11-23 10:02:33 UTC",
 		"reply '250 2.0.0 Ok: queued as 4XyZ'", "receipt confirmed by Jane Doe", "level 6, acknowledged",

@@ -86,6 +86,8 @@ func startGateway(t *testing.T) *gw {
 		"INVOICEGW_SIGNING_KEY":   testSigningKey,
 	}}
 	g.env["INVOICEGW_MAILGUN_SIGNING_KEY"] = e2eMailgunKey // events_e2e_test.go
+	g.env["INVOICEGW_WEBHOOK_ALLOW_PRIVATE"] = "true"      // receivers run on loopback
+	g.env["INVOICEGW_BOUNCE_DOMAIN"], g.env["INVOICEGW_INBOUND_SMTP_ADDR"] = "gw.test", freeAddr(t)
 	// Bundles in tests carry a checkpoint.
 	g.env["INVOICEGW_CHECKPOINT_INTERVAL"] = "1s"
 	g.apiKey = g.createTenant("Acme Supplies GmbH")

@@ -27,6 +27,9 @@ type ReportsConfig struct {
 	PostmarkToken     string   `env:"POSTMARK_WEBHOOK_TOKEN"`
 	MailgunSigningKey string   `env:"MAILGUN_SIGNING_KEY"`
 	SendGridPublicKey string   `env:"SENDGRID_PUBLIC_KEY"`
+	// WebhookAllowPrivate lets webhook endpoints be on private networks (an
+	// accounting system on the same LAN); off, tenants cannot aim the gateway inward.
+	WebhookAllowPrivate bool `env:"WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
 }
 
 // validate checks the tracking configuration, naming the variable.

@@ -107,7 +107,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.New(smtpCfg, log),
 		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL, Tracking: db}, time.Now, log)
-	webhooks := gateway.NewWebhooks(db, stdwebhook.NewPoster(15*time.Second), time.Now, log)
+	webhooks := gateway.NewWebhooks(db, stdwebhook.NewPoster(15*time.Second, cfg.WebhookAllowPrivate), time.Now, log)
 	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
 		Webhooks: webhooks}, log)
 	if err != nil {

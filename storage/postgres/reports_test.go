@@ -274,6 +274,18 @@ func TestDeliveryReportsOverSMTP(t *testing.T) {
 		}
 	})
 
+	t.Run("a DSN whose token was lost on the way is matched by its ENVID", func(t *testing.T) {
+		r, ds := rg.sentInvoice(t, "INV-R5")
+		raw := strings.Replace(string(sample(t, "dsn-envid-failed.eml")), "dlv_06h4366jthwjqctnczc6rzdkb4", ds[0].ID, 1)
+		unknown, _ := tracking.NewBounceToken()
+		if err := rg.send(t, tracking.BounceAddress(unknown, bounceDomain), []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		if got := rg.events(t, r, gateway.EventBounced); len(got) != 1 || got[0].DeliveryID != ds[0].ID {
+			t.Errorf("got bounced events %v, want one on %s", got, ds[0].ID)
+		}
+	})
+
 	t.Run("mail for any other domain is refused at RCPT", func(t *testing.T) {
 		err := rg.send(t, "someone@example.com", []byte("Subject: hi\r\n\r\nhi\r\n"))
 		if err == nil || !strings.Contains(err.Error(), "550") {

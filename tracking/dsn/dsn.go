@@ -59,11 +59,14 @@ type Report struct {
 
 	ReportingMTA string `json:"reporting_mta,omitempty"`
 	QueueID      string `json:"queue_id,omitempty"` // X-Postfix-Queue-ID: the id the relay gave the original message
-	Recipient    string `json:"recipient,omitempty"`
-	Action       string `json:"action,omitempty"`
-	Status       string `json:"status,omitempty"` // RFC 3463 enhanced status code, e.g. 5.1.1
-	RemoteMTA    string `json:"remote_mta,omitempty"`
-	Diagnostic   string `json:"diagnostic,omitempty"`
+	// EnvelopeID is Original-Envelope-Id: the ENVID the sender gave in MAIL FROM,
+	// which the gateway sets to the delivery id.
+	EnvelopeID string `json:"envelope_id,omitempty"`
+	Recipient  string `json:"recipient,omitempty"`
+	Action     string `json:"action,omitempty"`
+	Status     string `json:"status,omitempty"` // RFC 3463 enhanced status code, e.g. 5.1.1
+	RemoteMTA  string `json:"remote_mta,omitempty"`
+	Diagnostic string `json:"diagnostic,omitempty"`
 
 	// OriginalMessageID is the Message-ID of the message the report is about (from the
 	// returned headers, or an MDN's Original-Message-ID), without angle brackets.
@@ -194,6 +197,7 @@ func readDeliveryStatus(body []byte, rep *Report) bool {
 	msg := blocks[0]
 	rep.ReportingMTA = typedValue(msg.Get("Reporting-MTA"))
 	rep.QueueID = strings.TrimSpace(msg.Get("X-Postfix-Queue-ID"))
+	rep.EnvelopeID = strings.TrimSpace(msg.Get("Original-Envelope-Id"))
 	for _, b := range blocks[1:] {
 		r := Recipient{
 			FinalRecipient:    typedValue(b.Get("Final-Recipient")),
