@@ -79,8 +79,8 @@ func NewReports(store ReportStore, archive Archive, bounceDomain string, now fun
 	return &Reports{store: store, archive: archive, bounceDomain: bounceDomain, now: now, log: log}
 }
 
-// Envelope is the SMTP transaction a report arrived in.
-type Envelope struct {
+// ReportEnvelope is the SMTP transaction a report arrived in.
+type ReportEnvelope struct {
 	MailFrom   string
 	RcptTo     string
 	RemoteAddr string
@@ -90,7 +90,7 @@ type Envelope struct {
 // recipient. An error means nothing was kept and the sending server should try
 // again later (KindUnavailable); every report that is kept returns nil, including
 // those for unknown tokens and those that cannot be read.
-func (rs *Reports) ReceiveMail(ctx context.Context, env Envelope, raw []byte) error {
+func (rs *Reports) ReceiveMail(ctx context.Context, env ReportEnvelope, raw []byte) error {
 	sum := sha256Hex(raw)
 	now := rs.now().UTC()
 	token, _ := tracking.ParseBounceAddress(env.RcptTo, rs.bounceDomain)

@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"image/png"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	qrcode "github.com/piglig/go-qr"
@@ -98,8 +99,10 @@ const qrQuietZone = 4
 // asks for, and never boosted above it) in byte mode, and draws it as an 8-bit
 // grey PNG with one pixel per module: the PDF scales it without smoothing.
 // piglig/go-qr (Nayuki's encoder) rather than maroto's boombuler/barcode: the
-// latter spent ~10 ms choosing the mask, a fifth of a render.
-func qrPNG(text string) ([]byte, error) {
+// latter spent ~10 ms choosing the mask, a fifth of a render. gofpdf embeds the
+// PNG's compressed data as it is, so enc should compress (and reuse its
+// compressor: setting one up cost more than encoding the image).
+func qrPNG(enc *png.Encoder, text string) ([]byte, error) {
 	segs, err := qrcode.MakeBytes([]byte(text))
 	if err != nil {
 		return nil, fmt.Errorf("qr segments: %w", err)
@@ -121,8 +124,18 @@ func qrPNG(text string) ([]byte, error) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
+	if err := enc.Encode(&buf, img); err != nil {
 		return nil, fmt.Errorf("qr png: %w", err)
 	}
 	return buf.Bytes(), nil
 }
+
+// pngBuffers lets PNG encoders reuse their compressors across renders.
+type pngBuffers struct{ pool sync.Pool }
+
+func (b *pngBuffers) Get() *png.EncoderBuffer {
+	buf, _ := b.pool.Get().(*png.EncoderBuffer)
+	return buf
+}
+
+func (b *pngBuffers) Put(buf *png.EncoderBuffer) { b.pool.Put(buf) }

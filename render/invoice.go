@@ -59,9 +59,9 @@ func (l *layout) termsID(doc gateway.Document) []part {
 func (l *layout) header(inv gateway.Invoice, logo *logoImage) block {
 	var b block
 	if logo != nil {
-		const h = 16.0
+		const h = 12.0
 		img := image.NewFromBytes(logo.data, logo.ext, props.Rect{Percent: 100})
-		b = append(b, part{row.New(h).Add(col.New(8).Add(img), col.New(16)), h}, spacer(3))
+		b = append(b, part{row.New(h).Add(col.New(8).Add(img), col.New(16)), h}, spacer(2))
 	}
 	// Lower the number so that it shares the title's baseline.
 	number := style{size: sizeNumber, bold: true, right: true, top: (sizeTitle - sizeNumber) * ptToMM}
@@ -70,7 +70,7 @@ func (l *layout) header(inv gateway.Invoice, logo *logoImage) block {
 			cell{12, l.t("invoice.title"), style{size: sizeTitle, bold: true}},
 			cell{12, l.v("number", inv.Number), number},
 		),
-		spacer(6),
+		spacer(4),
 	)
 }
 
@@ -139,7 +139,7 @@ func (l *layout) parties(inv gateway.Invoice) block {
 	if c.TaxID != "" {
 		customer = append(customer, cell{12, l.t("invoice.tax_id", l.v("customer.tax_id", c.TaxID)), body})
 	}
-	b = append(b, spacer(6))
+	b = append(b, spacer(4))
 	for _, c := range customer {
 		b = append(b, l.row(c))
 	}
@@ -165,15 +165,17 @@ type columns struct{ description, quantity, unit, unitPrice, discount, taxRate, 
 
 func tableColumns(inv gateway.Invoice) columns {
 	for _, line := range inv.Lines {
-		if hasDiscount(line.DiscountPercent) {
+		if nonZero(string(line.DiscountPercent)) {
 			return columns{7, 2, 2, 3, 3, 3, 4}
 		}
 	}
 	return columns{10, 2, 2, 3, 0, 3, 4}
 }
 
-func hasDiscount(d gateway.DecimalText) bool {
-	return strings.Trim(string(d), "0.") != ""
+// nonZero reports whether a validated decimal string ("0", "0.00", "10") is
+// other than zero.
+func nonZero(d string) bool {
+	return strings.Trim(d, "0.") != ""
 }
 
 // lines is the line table. Every line is a chunk of its own, so the table breaks
@@ -194,7 +196,7 @@ func (l *layout) lines(inv gateway.Invoice, t gateway.Totals) []chunk {
 		}
 		if cols.discount > 0 {
 			disc := ""
-			if hasDiscount(line.DiscountPercent) {
+			if nonZero(string(line.DiscountPercent)) {
 				disc = l.loc.Percent(l.v(f+".discount_percent", string(line.DiscountPercent)))
 			}
 			cells = append(cells, cell{cols.discount, disc, bodyRight})
@@ -205,7 +207,7 @@ func (l *layout) lines(inv gateway.Invoice, t gateway.Totals) []chunk {
 		)
 		p := styled(l.row(cells...), rule)
 		if i == 0 {
-			chunks = append(chunks, chunk{rows: block{spacer(8), head(), p}})
+			chunks = append(chunks, chunk{rows: block{spacer(5), head(), p}})
 			continue
 		}
 		chunks = append(chunks, chunk{rows: block{p}, repeat: head})
@@ -281,7 +283,7 @@ func (l *layout) totals(inv gateway.Invoice, t gateway.Totals) block {
 		sum(l.t("invoice.tax"), money("totals.tax", t.Tax), body),
 		sum(l.t("invoice.total"), money("totals.total", t.Total), bodyBold),
 	)
-	if hasDiscount(gateway.DecimalText(t.AmountPaid)) {
+	if nonZero(t.AmountPaid) {
 		b = append(b, sum(l.t("invoice.amount_paid"), money("totals.amount_paid", "-"+t.AmountPaid), body))
 	}
 	return append(b,
@@ -334,7 +336,7 @@ func (l *layout) payment(inv gateway.Invoice, t gateway.Totals) block {
 	// maroto scales an image to a percentage of the cell's height here (the
 	// column is wider than the row is high), so that is how the QR code keeps
 	// its size and leaves room for the hint.
-	png, err := qrPNG(payload)
+	png, err := qrPNG(l.r.png, payload)
 	if err != nil {
 		// The payload is built from validated fields and always fits a QR code;
 		// should it ever not, the document is refused rather than printed

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"image"
+	"image/draw"
 	_ "image/jpeg" // registers JPEG for image.DecodeConfig
 	"image/png"
 	"strings"
@@ -54,8 +55,11 @@ func (l *layout) logo(field string, data []byte) *logoImage {
 		if err != nil {
 			return bad("is not a PNG image that can be decoded")
 		}
+		// Down to 8 bits per channel, and written without interlacing.
+		flat := image.NewNRGBA(img.Bounds())
+		draw.Draw(flat, flat.Bounds(), img, img.Bounds().Min, draw.Src)
 		var buf bytes.Buffer
-		if err := png.Encode(&buf, img); err != nil {
+		if err := png.Encode(&buf, flat); err != nil {
 			return bad("could not be converted for printing")
 		}
 		return &logoImage{data: buf.Bytes(), ext: extension.Png}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"image/png"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,7 @@ type Renderer struct {
 	fonts   []*entity.CustomFont
 	regular *face
 	bold    *face
+	png     *png.Encoder // for QR codes; safe for concurrent use, reuses compressors
 }
 
 // gofpdfDefaults sets, once per process, the gofpdf defaults that reproducible
@@ -74,7 +76,8 @@ func New() (*Renderer, error) {
 		return nil, fmt.Errorf("register fonts: %w", err)
 	}
 	gofpdfDefaults.Do(func() { gofpdf.SetDefaultCatalogSort(true) })
-	return &Renderer{fonts: fonts, regular: regular, bold: bold}, nil
+	qr := &png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &pngBuffers{}}
+	return &Renderer{fonts: fonts, regular: regular, bold: bold, png: qr}, nil
 }
 
 // RenderInvoice implements gateway.Renderer. The labels and number formats are

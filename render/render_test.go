@@ -474,3 +474,13 @@ func TestRenderInvoiceRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryAcceptedLocalePrints keeps the gateway's list of accepted locales and
+// the printed languages in step: an invoice validation accepts must print.
+func TestEveryAcceptedLocalePrints(t *testing.T) {
+	for _, tag := range gateway.Locales {
+		if _, err := i18n.Lookup(tag); err != nil {
+			t.Errorf("locale %q: accepted by validation, got %v from i18n", tag, err)
+		}
+	}
+}

@@ -216,7 +216,7 @@ func spacer(height float64) part {
 func (l *layout) heading(title string) block {
 	rule := &props.Cell{BorderType: border.Bottom, BorderColor: &grey, BorderThickness: 0.2}
 	return block{
-		spacer(5),
+		spacer(4),
 		styled(l.row(cell{gridSize, title, style{size: sizeHeading, bold: true}}), rule),
 		spacer(1.5),
 	}

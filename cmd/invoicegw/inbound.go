@@ -65,7 +65,7 @@ func startInbound(cfg serveConfig, reports *gateway.Reports, log *slog.Logger) (
 	max, _ := parseBytes(cfg.InboundMaxBytes) // validated
 	srv, err := inbound.Start(inbound.Config{Addr: cfg.InboundSMTPAddr, Domain: cfg.BounceDomain, MaxBytes: max},
 		inbound.HandlerFunc(func(ctx context.Context, env inbound.Envelope, raw []byte) error {
-			return reports.ReceiveMail(ctx, gateway.Envelope(env), raw)
+			return reports.ReceiveMail(ctx, gateway.ReportEnvelope(env), raw)
 		}), log)
 	if err != nil {
 		return nil, fmt.Errorf("INVOICEGW_INBOUND_SMTP_ADDR: %w", err)

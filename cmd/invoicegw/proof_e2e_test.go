@@ -136,8 +136,8 @@ func TestProofBundleVerifiesAndCatchesEveryAlteration(t *testing.T) {
 	for _, a := range p.Artefacts {
 		kinds[a.Kind] = true
 	}
-	if !kinds["invoice_pdf"] || !kinds["dispute_attachment"] {
-		t.Errorf("artefacts = %+v, want the invoice PDF and the dispute attachment", p.Artefacts)
+	if !kinds["invoice_pdf"] || !kinds["message"] || !kinds["dispute_attachment"] {
+		t.Errorf("artefacts = %+v, want the invoice PDF, the exact .eml and the dispute attachment", p.Artefacts)
 	}
 
 	// The bundle verifies against the published key.

@@ -134,3 +134,30 @@ func writeTemp(t testing.TB, pdf []byte) string {
 	}
 	return path
 }
+
+// Image is one image drawn on a page, as `pdfimages -list` reports it.
+type Image struct {
+	Page          int
+	Width, Height int
+	Color         string // gray, rgb, index...
+}
+
+// Images lists the images of the PDF.
+func Images(t testing.TB, pdf []byte) []Image {
+	t.Helper()
+	out := run(t, exec.Command(tool(t, "pdfimages", "poppler-utils"), "-list", writeTemp(t, pdf)))
+	var images []Image
+	for i, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if i < 2 {
+			continue // header and rule
+		}
+		var img Image
+		var num int
+		var typ string
+		if _, err := fmt.Sscan(line, &img.Page, &num, &typ, &img.Width, &img.Height, &img.Color); err != nil {
+			t.Fatalf("pdfimages line %q: %v", line, err)
+		}
+		images = append(images, img)
+	}
+	return images
+}

@@ -12,22 +12,8 @@ import (
 
 var _ gateway.LegalHolder = (*S3)(nil)
 
-// holdsPossible reports whether the bucket was created with S3 Object Lock, without
-// which legal holds do not exist. (The retention code asks the same question; this
-// one is not cached, so a bucket reconfigured under a running gateway is noticed.)
-// Errors: KindUnavailable, KindInternal.
-func (s *S3) holdsPossible(ctx context.Context) (bool, error) {
-	out, err := s.client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(s.bucket)})
-	if err != nil {
-		// A bucket without Object Lock answers with an error, not an empty configuration.
-		switch apiCode(err) {
-		case "ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound":
-			return false, nil
-		}
-		return false, s3Error(fmt.Errorf("get object lock configuration of %s: %w", s.bucket, err), "archive bucket")
-	}
-	return out.ObjectLockConfiguration != nil && out.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled, nil
-}
+// ObjectLockEnabled is in lock.go (the delivery work's cached version; both
+// branches wrote one).
 
 // SetLegalHold puts every current object under prefix under legal hold (on) or
 // releases it (off). A held object version cannot be deleted or overwritten in
@@ -35,7 +21,7 @@ func (s *S3) holdsPossible(ctx context.Context) (bool, error) {
 // invoice's evidence while a dispute about it is open. On a bucket without Object
 // Lock it does nothing. Errors: KindUnavailable, KindInternal.
 func (s *S3) SetLegalHold(ctx context.Context, prefix string, on bool) error {
-	enabled, err := s.holdsPossible(ctx)
+	enabled, err := s.ObjectLockEnabled(ctx)
 	if err != nil || !enabled {
 		return err
 	}
@@ -71,7 +57,7 @@ func (s *S3) LegalHold(ctx context.Context, key string) (bool, error) {
 			return false, nil
 		}
 		// Servers answer a bucket without Object Lock with differing codes; none holds.
-		if possible, perr := s.holdsPossible(ctx); perr == nil && !possible {
+		if possible, perr := s.ObjectLockEnabled(ctx); perr == nil && !possible {
 			return false, nil
 		}
 		return false, s3Error(fmt.Errorf("get legal hold of %s: %w", key, err), "archived object")

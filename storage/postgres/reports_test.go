@@ -47,7 +47,7 @@ func newReportsRigAt(t *testing.T, addr string) *reportsRig {
 	reports := gateway.NewReports(db, arch, bounceDomain, time.Now, log)
 	srv, err := inbound.Start(inbound.Config{Addr: addr, Domain: bounceDomain, MaxBytes: 1 << 20},
 		inbound.HandlerFunc(func(ctx context.Context, env inbound.Envelope, raw []byte) error {
-			return reports.ReceiveMail(ctx, gateway.Envelope(env), raw)
+			return reports.ReceiveMail(ctx, gateway.ReportEnvelope(env), raw)
 		}), log)
 	if err != nil {
 		t.Fatal(err)
@@ -77,9 +77,6 @@ func (rg *reportsRig) sentInvoice(t *testing.T, number string) (*gateway.Record,
 	}
 	for i := range r.Deliveries {
 		d := &r.Deliveries[i]
-		if err := rg.db.BeginSend(ctx, d, nil); err != nil {
-			t.Fatal(err)
-		}
 		ev := gateway.NewEvent(r.ID, d.ID, gateway.EventSent, time.Now(), map[string]string{"reply": "2.0.0 Ok: queued as 2D86FD808B"})
 		if err := rg.db.FinishSend(ctx, d, gateway.StatusSent, "2.0.0 Ok", ev); err != nil {
 			t.Fatal(err)

@@ -112,12 +112,9 @@ func Parse(raw []byte) (*Report, error) {
 	rep.Subject = decodeWord(ent.Header.Get("Subject"))
 	rep.From = decodeWord(ent.Header.Get("From"))
 
-	mt, params, _ := ent.Header.ContentType()
-	if mt == "multipart/report" {
-		rt := strings.ToLower(params["report-type"])
-		if ok := readReport(ent, rt, rep); ok {
-			return rep, nil
-		}
+	// The parts decide what a report is: report-type is often wrong in the wild.
+	if mt, _, _ := ent.Header.ContentType(); mt == "multipart/report" && readReport(ent, rep) {
+		return rep, nil
 	}
 	// Not a standard report, or a broken one: classify the text.
 	text := collectText(raw)
@@ -127,7 +124,7 @@ func Parse(raw []byte) (*Report, error) {
 
 // readReport walks a multipart/report. It returns false when no machine-readable
 // part was found, so the caller falls back to the text.
-func readReport(ent *message.Entity, reportType string, rep *Report) bool {
+func readReport(ent *message.Entity, rep *Report) bool {
 	mr := ent.MultipartReader()
 	if mr == nil {
 		return false
@@ -158,7 +155,6 @@ func readReport(ent *message.Entity, reportType string, rep *Report) bool {
 			}
 		}
 	}
-	_ = reportType // the parts decide; report-type is often wrong in the wild
 	return found
 }
 
