@@ -40,6 +40,8 @@ Usage:
   invoicegw tenant delivery-settings --tenant ID [--set FILE|-]
                                        print a tenant's delivery settings, or replace them
                                        with the JSON in FILE (- reads stdin)
+  invoicegw key create|list|revoke --tenant TENANT_ID [--name NAME] [--id KEY_ID]
+                                       manage a tenant's API keys (a new key is shown once)
   invoicegw archive init               create the S3 bucket if it does not exist
   invoicegw reports list [--all] [--limit N]
                                        delivery reports an operator should look at (unknown token, unreadable)
@@ -50,6 +52,8 @@ Usage:
   invoicegw keys generate | public     create the Ed25519 signing key; print its public key
   invoicegw verify proof.zip [--key PUBLIC_KEY]
                                        check an evidence bundle offline; exits 1 naming what was altered
+  invoicegw bench-seed [--schema bench_proof] [--invoices N] [--events-per-invoice M]
+                                       fill a dedicated schema for the proof benchmark (skipped when already filled)
 
 Configuration comes from INVOICEGW_* environment variables; see README.md.
 `
@@ -68,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrate(ctx, args[1:], getenv, stdout)
 	case "tenant":
 		return tenant(ctx, args[1:], getenv, stdout, stderr)
+	case "key":
+		return keyCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "archive":
 		return archiveCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "reports":
@@ -80,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysCmd(args[1:], getenv, stdout, stderr)
 	case "verify":
 		return verifyCmd(args[1:], stdout, stderr)
+	case "bench-seed":
+		return benchSeed(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

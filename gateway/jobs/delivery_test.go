@@ -142,11 +142,11 @@ func (h *harness) accept(cc ...gateway.Contact) *gateway.Record {
 		doc["customer"].(map[string]any)["cc"] = cc
 	}
 	body, _ := json.Marshal(doc)
-	r, err := h.intake.Accept(context.Background(), h.tenant, body)
+	r, err := h.intake.Accept(context.Background(), h.tenant, body, gateway.AcceptOptions{})
 	if err != nil {
 		h.t.Fatalf("accept invoice: %v", err)
 	}
-	return r
+	return r.Record
 }
 
 // waitFinal waits until every delivery of the invoice is in a final state.
