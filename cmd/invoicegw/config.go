@@ -43,6 +43,15 @@ type serveConfig struct {
 	RetryBase      time.Duration `env:"RETRY_BASE" envDefault:"1m"`
 	RetryMax       time.Duration `env:"RETRY_MAX" envDefault:"1h"`
 	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
+	CollectorConfig
+}
+
+// CollectorConfig bounds collector sessions and sign-in attempts.
+type CollectorConfig struct {
+	CollectorIdleTimeout     time.Duration `env:"COLLECTOR_IDLE_TIMEOUT" envDefault:"30m"`
+	CollectorSessionMax      time.Duration `env:"COLLECTOR_SESSION_MAX" envDefault:"12h"`
+	CollectorLoginPerAccount int64         `env:"COLLECTOR_LOGIN_PER_ACCOUNT" envDefault:"5"`
+	CollectorLoginPerIP      int64         `env:"COLLECTOR_LOGIN_PER_IP" envDefault:"50"`
 }
 
 // parseEnv fills cfg from INVOICEGW_* variables read through getenv (tests pass
@@ -85,6 +94,12 @@ func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
 	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase || c.RetryHorizon < c.RetryBase {
 		return nil, fmt.Errorf("configuration: INVOICEGW_RETRY_BASE must be positive and at most INVOICEGW_RETRY_MAX and INVOICEGW_RETRY_HORIZON")
+	}
+	if c.CollectorIdleTimeout <= 0 || c.CollectorSessionMax < c.CollectorIdleTimeout {
+		return nil, fmt.Errorf("configuration: INVOICEGW_COLLECTOR_IDLE_TIMEOUT must be positive and at most INVOICEGW_COLLECTOR_SESSION_MAX")
+	}
+	if c.CollectorLoginPerAccount < 1 || c.CollectorLoginPerIP < 1 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_COLLECTOR_LOGIN_PER_ACCOUNT and INVOICEGW_COLLECTOR_LOGIN_PER_IP must be at least 1")
 	}
 	if _, err := parseBytes(c.BodyLimit); err != nil {
 		return nil, fmt.Errorf("configuration: INVOICEGW_BODY_LIMIT: %w", err)

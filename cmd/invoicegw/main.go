@@ -34,6 +34,8 @@ Usage:
   invoicegw migrate                    apply database migrations
   invoicegw tenant create --name NAME [--default-terms TEXT]
                                        create a tenant; prints its id and API key (shown once)
+  invoicegw user create --tenant TENANT_ID --email EMAIL < password
+                                       create a collector user of the workspace at /c
   invoicegw archive init               create the S3 bucket if it does not exist
   invoicegw dev-smtp [--addr HOST:PORT] [--dir DIR]
                                        a development SMTP server that keeps every message as .eml
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrate(ctx, args[1:], getenv, stdout)
 	case "tenant":
 		return tenant(ctx, args[1:], getenv, stdout, stderr)
+	case "user":
+		return user(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "archive":
 		return archiveCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "dev-smtp":

@@ -99,6 +99,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
+	collector, err := newCollector(cfg, db, s3, rdb, log)
+	if err != nil {
+		return err
+	}
 	handler := httpapi.NewServer(httpapi.Deps{
 		Intake:  gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
 		Tracker: gateway.NewTracker(tokens, db, s3, classifier, time.Now, log),
@@ -112,6 +116,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Log:            log,
 		BodyLimit:      cfg.BodyLimit,
 		TrustedProxies: proxies,
+		Collector: httpapi.CollectorDeps{Collector: collector, Pages: tmpl, PublicURL: cfg.PublicURL,
+			MaxAge: cfg.CollectorSessionMax},
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

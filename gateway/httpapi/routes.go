@@ -27,4 +27,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 	api.GET("/invoices/:id", h.getInvoice)
 	api.GET("/invoices/:id/events", h.invoiceEvents)
 	api.GET("/invoices/:id/pdf", h.invoicePDF)
+
+	// Collectors: HTML workspace, session cookies (collector.go).
+	addCollectorRoutes(e, d)
 }
