@@ -52,6 +52,8 @@ type Record struct {
 	Totals        Totals
 	Terms         string // the terms text printed, resolved at intake
 	TermsSHA256   string
+	TermsVersion  string // id of the terms version printed (see TermsSource)
+	TermsSource   string // "invoice", "customer" or "tenant": where the terms came from
 	PayloadSHA256 string // of the request body as received
 	Status        Status
 	PDF           *Object // nil until archived
@@ -62,30 +64,39 @@ type Record struct {
 
 // Document is everything the PDF prints, and nothing else: render/ turns it into bytes.
 type Document struct {
-	InvoiceID   string
-	Invoice     Invoice
-	Totals      Totals
-	Terms       string
-	TermsSHA256 string
+	InvoiceID    string
+	Invoice      Invoice
+	Totals       Totals
+	Terms        string
+	TermsSHA256  string
+	TermsVersion string   // printed under the terms
+	Attachments  []string // file names of the proof-of-delivery documents, listed on the PDF
 }
 
 // Document returns what the invoice PDF of r prints.
 func (r *Record) Document() Document {
-	return Document{InvoiceID: r.ID, Invoice: r.Invoice, Totals: r.Totals, Terms: r.Terms, TermsSHA256: r.TermsSHA256}
+	var names []string
+	for _, a := range r.Invoice.Attachments {
+		names = append(names, a.Filename)
+	}
+	return Document{InvoiceID: r.ID, Invoice: r.Invoice, Totals: r.Totals, Terms: r.Terms, TermsSHA256: r.TermsSHA256,
+		TermsVersion: r.TermsVersion, Attachments: names}
 }
 
 // Delivery is one recipient of one invoice, with its own tracking tokens and events.
 type Delivery struct {
-	ID        string     `json:"id"`
-	InvoiceID string     `json:"invoice_id"`
-	TenantID  string     `json:"-"`
-	Recipient Contact    `json:"recipient"`
-	Status    Status     `json:"status"`
-	Attempts  int        `json:"attempts"`
-	MessageID string     `json:"message_id,omitempty"`
-	LastReply string     `json:"last_reply,omitempty"`
-	SentAt    *time.Time `json:"sent_at,omitempty"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	ID        string  `json:"id"`
+	InvoiceID string  `json:"invoice_id"`
+	TenantID  string  `json:"-"`
+	Recipient Contact `json:"recipient"`
+	Status    Status  `json:"status"`
+	Attempts  int     `json:"attempts"`
+	MessageID string  `json:"message_id,omitempty"`
+	// BounceToken names this delivery in its envelope sender (VERP); see tracking.BounceAddress.
+	BounceToken string     `json:"-"`
+	LastReply   string     `json:"last_reply,omitempty"`
+	SentAt      *time.Time `json:"sent_at,omitempty"`
+	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
 // TokenKind says what a tracking token opens.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/invoicegw/invoicegw/tracking"
 )
 
 // IntakeStore is what accepting and reading invoices needs from storage.
@@ -49,9 +51,9 @@ func (in *Intake) Accept(ctx context.Context, tenant Tenant, body []byte) (*Reco
 	if err != nil {
 		return nil, err
 	}
-	terms := inv.Terms
+	terms, source := inv.Terms, "invoice"
 	if terms == "" {
-		terms = tenant.DefaultTerms
+		terms, source = tenant.DefaultTerms, "tenant"
 	}
 	if len(bytes.TrimSpace([]byte(terms))) == 0 {
 		return nil, &Error{Kind: KindInvalid, Message: "the invoice has no terms and conditions",
@@ -59,23 +61,30 @@ func (in *Intake) Accept(ctx context.Context, tenant Tenant, body []byte) (*Reco
 				Message: "every invoice prints its terms and conditions: send terms, or set the tenant's default terms"}}}
 	}
 	now := in.now().UTC()
+	termsSHA := sha256Hex([]byte(terms))
 	r := &Record{
 		ID:            NewID("inv"),
 		TenantID:      tenant.ID,
 		Invoice:       *inv,
 		Totals:        totals,
 		Terms:         terms,
-		TermsSHA256:   sha256Hex([]byte(terms)),
+		TermsSHA256:   termsSHA,
+		TermsVersion:  source + "-" + termsSHA[:12],
+		TermsSource:   source,
 		PayloadSHA256: sha256Hex(body),
 		Status:        StatusQueued,
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
-	dlvID := NewID("dlv")
-	r.Deliveries = []Delivery{{
-		ID: dlvID, InvoiceID: r.ID, TenantID: tenant.ID, Recipient: inv.Customer.Contact,
-		Status: StatusQueued, MessageID: dlvID + "@" + in.messageDomain, UpdatedAt: now,
-	}}
+	// One delivery per recipient: the named contact first (the invoice's status is
+	// its), then each cc, each with its own tokens and evidence.
+	for _, to := range append([]Contact{inv.Customer.Contact}, inv.Customer.CC...) {
+		d, err := in.newDelivery(r, to, now)
+		if err != nil {
+			return nil, err
+		}
+		r.Deliveries = append(r.Deliveries, d)
+	}
 	accepted := NewEvent(r.ID, "", EventAccepted, now, map[string]string{
 		"payload_sha256": r.PayloadSHA256,
 		"number":         inv.Number,
@@ -88,6 +97,18 @@ func (in *Intake) Accept(ctx context.Context, tenant Tenant, body []byte) (*Reco
 	}
 	in.log.InfoContext(ctx, "invoice accepted", "invoice_id", r.ID, "tenant_id", tenant.ID, "number", inv.Number)
 	return r, nil
+}
+
+// newDelivery prepares one recipient's delivery of r, with its Message-ID and its
+// VERP bounce token.
+func (in *Intake) newDelivery(r *Record, to Contact, now time.Time) (Delivery, error) {
+	id := NewID("dlv")
+	bounce, err := tracking.NewBounceToken()
+	if err != nil {
+		return Delivery{}, Wrap(KindInternal, err, "could not create the delivery")
+	}
+	return Delivery{ID: id, InvoiceID: r.ID, TenantID: r.TenantID, Recipient: to, Status: StatusQueued,
+		MessageID: id + "@" + in.messageDomain, BounceToken: bounce, UpdatedAt: now}, nil
 }
 
 // Invoice returns one of the tenant's invoices.

@@ -124,12 +124,13 @@ func (db *DB) CreateInvoice(ctx context.Context, r *gateway.Record, accepted gat
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO invoices (id, tenant_id, number, customer_id, currency, issue_date, due_date,
-				document, totals, total, amount_due, terms, terms_sha256, payload_sha256, status, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+				document, totals, total, amount_due, terms, terms_sha256, payload_sha256, status, created_at, updated_at,
+				terms_version, terms_source)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)
 			ON CONFLICT (tenant_id, number) DO NOTHING`,
 			r.ID, r.TenantID, r.Invoice.Number, r.Invoice.Customer.ID, r.Invoice.Currency,
 			r.Invoice.IssueDate.Time, r.Invoice.DueDate.Time, doc, totals, r.Totals.Total, r.Totals.AmountDue,
-			r.Terms, r.TermsSHA256, r.PayloadSHA256, r.Status, r.CreatedAt)
+			r.Terms, r.TermsSHA256, r.PayloadSHA256, r.Status, r.CreatedAt, r.TermsVersion, r.TermsSource)
 		if err != nil {
 			return err
 		}
@@ -145,9 +146,9 @@ func (db *DB) CreateInvoice(ctx context.Context, r *gateway.Record, accepted gat
 		}
 		for _, d := range r.Deliveries {
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				d.ID, r.ID, r.TenantID, d.Recipient.Name, d.Recipient.Email, d.Status, d.MessageID, r.CreatedAt); err != nil {
+				INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, bounce_token, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				d.ID, r.ID, r.TenantID, d.Recipient.Name, d.Recipient.Email, d.Status, d.MessageID, nullIfEmpty(d.BounceToken), r.CreatedAt); err != nil {
 				return err
 			}
 		}
@@ -165,8 +166,8 @@ func (db *DB) CreateInvoice(ctx context.Context, r *gateway.Record, accepted gat
 	return dbError(err, "invoice")
 }
 
-const invoiceColumns = `i.id, i.tenant_id, i.document, i.totals, i.terms, i.terms_sha256, i.payload_sha256,
-	i.status, i.pdf_key, i.pdf_sha256, i.pdf_size, i.created_at, i.updated_at`
+const invoiceColumns = `i.id, i.tenant_id, i.document, i.totals, i.terms, i.terms_sha256, i.terms_version, i.terms_source,
+	i.payload_sha256, i.status, i.pdf_key, i.pdf_sha256, i.pdf_size, i.created_at, i.updated_at`
 
 func scanInvoice(row pgx.Row) (*gateway.Record, error) {
 	var (
@@ -175,7 +176,7 @@ func scanInvoice(row pgx.Row) (*gateway.Record, error) {
 		pdfKey, pdfSHA256 *string
 		pdfSize           *int64
 	)
-	if err := row.Scan(&r.ID, &r.TenantID, &doc, &totals, &r.Terms, &r.TermsSHA256, &r.PayloadSHA256,
+	if err := row.Scan(&r.ID, &r.TenantID, &doc, &totals, &r.Terms, &r.TermsSHA256, &r.TermsVersion, &r.TermsSource, &r.PayloadSHA256,
 		&r.Status, &pdfKey, &pdfSHA256, &pdfSize, &r.CreatedAt, &r.UpdatedAt); err != nil {
 		return nil, err
 	}
@@ -206,7 +207,7 @@ func (db *DB) Invoice(ctx context.Context, tenantID, id string) (*gateway.Record
 }
 
 const deliveryColumns = `id, invoice_id, tenant_id, recipient_name, recipient_email, status, attempts, message_id,
-	coalesce(last_reply, ''), sent_at, updated_at`
+	coalesce(bounce_token, ''), coalesce(last_reply, ''), sent_at, updated_at`
 
 func (db *DB) deliveries(ctx context.Context, where string, args ...any) ([]gateway.Delivery, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries `+where, args...)
@@ -216,7 +217,7 @@ func (db *DB) deliveries(ctx context.Context, where string, args ...any) ([]gate
 	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.Delivery, error) {
 		var d gateway.Delivery
 		err := row.Scan(&d.ID, &d.InvoiceID, &d.TenantID, &d.Recipient.Name, &d.Recipient.Email, &d.Status,
-			&d.Attempts, &d.MessageID, &d.LastReply, &d.SentAt, &d.UpdatedAt)
+			&d.Attempts, &d.MessageID, &d.BounceToken, &d.LastReply, &d.SentAt, &d.UpdatedAt)
 		return d, err
 	})
 	return ds, dbError(err, "deliveries")
@@ -370,3 +371,11 @@ func (db *DB) ResolveToken(ctx context.Context, hash []byte) (gateway.Token, err
 }
 
 var _ gateway.TokenResolver = (*DB)(nil)
+
+// nullIfEmpty stores "" as NULL, for optional unique columns.
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
