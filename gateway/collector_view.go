@@ -81,12 +81,15 @@ type CollectorInvoiceView struct {
 	Notice            string
 }
 
-// LadderRung is one level of the evidence ladder with whether this invoice reached it.
+// LadderRung is one level of the evidence ladder and what this invoice has at it.
+// A rung is only marked when an event at that level was recorded: a click does not
+// prove a delivery report exists.
 type LadderRung struct {
-	Level   int
-	Label   string
-	Proves  string
-	Reached bool
+	Level    int
+	Label    string
+	Proves   string
+	Recorded int // events at this level that count (not classified machine)
+	Machine  int // machine hits at this level, which do not count
 }
 
 // TimelineRow is one event on the invoice page.
@@ -209,18 +212,23 @@ func (f *InvoiceFile) View(artefactURL func(sha string) string) CollectorInvoice
 	}
 	evs := append([]Event(nil), f.Events...)
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
+	for i, l := range ladderLabels {
+		v.Ladder = append(v.Ladder, LadderRung{Level: i, Label: l.label, Proves: l.proves})
+	}
 	for _, e := range evs {
 		row := timelineRow(e)
 		row.Recipient = recipients[e.DeliveryID]
-		if !row.Machine && row.Level > v.Highest {
-			v.Highest = row.Level
+		if row.Level >= 0 {
+			if row.Machine {
+				v.Ladder[row.Level].Machine++
+			} else {
+				v.Ladder[row.Level].Recorded++
+				v.Highest = max(v.Highest, row.Level)
+			}
 		}
 		v.Timeline = append(v.Timeline, row)
 	}
 	v.HighestLabel = LevelLabel(v.Highest)
-	for i, l := range ladderLabels {
-		v.Ladder = append(v.Ladder, LadderRung{Level: i, Label: l.label, Proves: l.proves, Reached: i <= v.Highest})
-	}
 	for _, a := range f.Artefacts {
 		v.Artefacts = append(v.Artefacts, ArtefactRow{Name: a.Name, SHA256: a.SHA256, URL: artefactURL(a.SHA256),
 			Event: string(a.Event), Size: a.Size})

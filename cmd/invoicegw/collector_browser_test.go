@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
-	"github.com/emersion/go-message/mail"
 	"github.com/chromedp/chromedp"
+	"github.com/emersion/go-message/mail"
 	"github.com/invoicegw/invoicegw/storage/postgres"
 	"github.com/invoicegw/invoicegw/storage/servicetest"
 )
@@ -180,6 +180,7 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 	title := read(t, ctx, chromedp.Title())
 	timeline := read(t, ctx, chromedp.OuterHTML(css("#timeline")))
 	ladder := read(t, ctx, chromedp.Text(css("#ladder-h")))
+	rungs := read(t, ctx, chromedp.OuterHTML(css("#ladder")))
 	if !strings.Contains(results, "INV-2026-0777") || !strings.Contains(title, "INV-2026-0777") {
 		t.Errorf("search results %q, page title %q: want INV-2026-0777", results, title)
 	}
@@ -198,6 +199,11 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(ladder, "level 5") {
 		t.Errorf("strongest evidence %q, want level 5 (the person's click; the machine open does not count)", ladder)
+	}
+	for _, want := range []string{`class="rung l2 reached"`, `class="rung l3"`, `class="rung l4"`, `class="rung l5 reached"`, `class="rung l6"`} {
+		if !strings.Contains(rungs, want) {
+			t.Errorf("ladder lacks %s (only recorded levels count, machine hits do not):\n%s", want, rungs)
+		}
 	}
 
 	if err := os.MkdirAll(artefactDir, 0o755); err != nil {

@@ -261,7 +261,7 @@ func (h *collectorHandlers) css(c echo.Context) error {
 func safeNext(next string) string {
 	u, err := url.Parse(next)
 	if err != nil || next == "" || u.IsAbs() || u.Host != "" || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") ||
-		(u.Path != "/c" && !strings.HasPrefix(u.Path, "/c/")) || strings.HasPrefix(u.Path, "/c/login") || strings.HasPrefix(u.Path, "/c/logout") {
+		u.Path != path.Clean(u.Path) && u.Path != "/c/" || (u.Path != "/c" && !strings.HasPrefix(u.Path, "/c/")) || strings.HasPrefix(u.Path, "/c/login") || strings.HasPrefix(u.Path, "/c/logout") {
 		return "/c"
 	}
 	return u.RequestURI()
