@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -62,42 +63,6 @@ type Artefact struct {
 	Event  EventType
 }
 
-// DisputeReason is why a customer disputes an invoice.
-type DisputeReason string
-
-const (
-	DisputeNotReceived       DisputeReason = "not_received"
-	DisputeWrongAmount       DisputeReason = "wrong_amount"
-	DisputeGoodsNotDelivered DisputeReason = "goods_not_delivered"
-	DisputeQuality           DisputeReason = "quality"
-	DisputeOther             DisputeReason = "other"
-)
-
-// DisputeReasons lists every reason in the order forms offer them.
-var DisputeReasons = []DisputeReason{DisputeNotReceived, DisputeWrongAmount, DisputeGoodsNotDelivered, DisputeQuality, DisputeOther}
-
-// Dispute is a customer's objection to an invoice and, once settled, its resolution.
-type Dispute struct {
-	ID         string
-	Reason     DisputeReason
-	Note       string
-	RaisedBy   string
-	RaisedAt   time.Time
-	Resolution string // empty while open
-	ResolvedBy string
-	ResolvedAt *time.Time
-}
-
-// Open reports whether the dispute still waits for a resolution.
-func (d Dispute) Open() bool { return d.ResolvedAt == nil }
-
-// DisputeRequest raises a dispute.
-type DisputeRequest struct {
-	Reason DisputeReason
-	Note   string
-	By     string // who raised it: the collector's e-mail
-}
-
 // CollectorStore is what the collector workspace needs from storage.
 type CollectorStore interface {
 	// CreateCollectorUser stores a user. Errors: KindNotFound (no such tenant),
@@ -139,22 +104,28 @@ type LoginLimiter interface {
 }
 
 // ProofBundler builds an invoice's signed evidence bundle (proof.zip).
+// Implemented by *Proofs.
 type ProofBundler interface {
-	// ProofBundle returns the bundle's file name and bytes. Errors: KindNotFound,
+	// Bundle returns the bundle's bytes and file name. Errors: KindNotFound,
 	// KindConflict (nothing to prove yet), KindUnavailable.
-	ProofBundle(ctx context.Context, tenantID, invoiceID string) (name string, data []byte, err error)
+	Bundle(ctx context.Context, tenantID, invoiceID string) ([]byte, string, error)
 }
 
-// DisputeDesk raises, resolves and lists disputes.
+// DisputeDesk raises, resolves and lists disputes. Implemented by *Disputes.
 type DisputeDesk interface {
-	// Disputes lists an invoice's disputes, oldest first. Errors: KindNotFound, KindUnavailable.
-	Disputes(ctx context.Context, tenantID, invoiceID string) ([]Dispute, error)
-	// RaiseDispute records a dispute. Errors: KindInvalid, KindNotFound, KindUnavailable.
-	RaiseDispute(ctx context.Context, tenantID, invoiceID string, req DisputeRequest) (Dispute, error)
-	// ResolveDispute settles an open dispute. Errors: KindInvalid, KindNotFound,
+	// List returns an invoice's disputes, newest first. Errors: KindNotFound, KindUnavailable.
+	List(ctx context.Context, tenantID, invoiceID string) ([]Dispute, error)
+	// Open records a dispute. Errors: KindInvalid, KindNotFound, KindUnavailable.
+	Open(ctx context.Context, tenantID, invoiceID string, in DisputeInput) (*Dispute, error)
+	// Resolve settles an open dispute. Errors: KindInvalid, KindNotFound,
 	// KindConflict (already resolved), KindUnavailable.
-	ResolveDispute(ctx context.Context, tenantID, invoiceID, disputeID, resolution, by string) (Dispute, error)
+	Resolve(ctx context.Context, tenantID, disputeID string, in ResolveInput) (*Dispute, error)
 }
+
+var (
+	_ ProofBundler = (*Proofs)(nil)
+	_ DisputeDesk  = (*Disputes)(nil)
+)
 
 // CollectorConfig bounds sessions.
 type CollectorConfig struct {
@@ -370,7 +341,7 @@ func (c *Collector) Invoice(ctx context.Context, tenantID, id string) (*InvoiceF
 	f := &InvoiceFile{Record: r, Events: evs, Artefacts: ArtefactsOf(r, evs), Today: c.today(),
 		BundleAvailable: c.bundler != nil, DisputesAvailable: c.disputes != nil}
 	if c.disputes != nil {
-		if f.Disputes, err = c.disputes.Disputes(ctx, tenantID, id); err != nil {
+		if f.Disputes, err = c.disputes.List(ctx, tenantID, id); err != nil {
 			return nil, err
 		}
 	}
@@ -426,38 +397,42 @@ func (c *Collector) ProofBundle(ctx context.Context, tenantID, invoiceID string)
 	if _, err := c.store.Invoice(ctx, tenantID, invoiceID); err != nil {
 		return "", nil, err
 	}
-	return c.bundler.ProofBundle(ctx, tenantID, invoiceID)
+	data, name, err := c.bundler.Bundle(ctx, tenantID, invoiceID)
+	return name, data, err
 }
 
-// RaiseDispute records a dispute on one of the tenant's invoices.
-// Errors: KindInvalid, KindNotFound, KindUnavailable.
-func (c *Collector) RaiseDispute(ctx context.Context, s CollectorSession, invoiceID string, reason DisputeReason, note string) (Dispute, error) {
+// RaiseDispute records a dispute on one of the tenant's invoices, raised by the
+// signed-in collector. Errors: KindInvalid, KindNotFound, KindUnavailable.
+func (c *Collector) RaiseDispute(ctx context.Context, s CollectorSession, invoiceID string, reason DisputeReason, note string) (*Dispute, error) {
 	if !ValidID("inv", invoiceID) || c.disputes == nil {
-		return Dispute{}, Errorf(KindNotFound, "invoice not found")
+		return nil, Errorf(KindNotFound, "invoice not found")
 	}
-	if _, err := c.store.Invoice(ctx, s.TenantID, invoiceID); err != nil {
-		return Dispute{}, err
-	}
-	return c.disputes.RaiseDispute(ctx, s.TenantID, invoiceID, DisputeRequest{Reason: reason, Note: note, By: s.Email})
+	return c.disputes.Open(ctx, s.TenantID, invoiceID, DisputeInput{Reason: reason, Note: note,
+		Source: DisputeFromCollector, OpenedBy: s.Email})
 }
 
-// ResolveDispute settles one of the invoice's open disputes.
-// Errors: KindInvalid, KindNotFound, KindConflict, KindUnavailable.
-func (c *Collector) ResolveDispute(ctx context.Context, s CollectorSession, invoiceID, disputeID, resolution string) (Dispute, error) {
+// ResolveDispute settles one of the invoice's open disputes. A dispute of another
+// invoice is KindNotFound, so a URL cannot mix one invoice's page with another's
+// dispute. Errors: KindInvalid, KindNotFound, KindConflict, KindUnavailable.
+func (c *Collector) ResolveDispute(ctx context.Context, s CollectorSession, invoiceID, disputeID string, outcome DisputeOutcome, note string) (*Dispute, error) {
 	if !ValidID("inv", invoiceID) || c.disputes == nil {
-		return Dispute{}, Errorf(KindNotFound, "invoice not found")
+		return nil, Errorf(KindNotFound, "invoice not found")
 	}
-	if _, err := c.store.Invoice(ctx, s.TenantID, invoiceID); err != nil {
-		return Dispute{}, err
+	ds, err := c.disputes.List(ctx, s.TenantID, invoiceID)
+	if err != nil {
+		return nil, err
 	}
-	return c.disputes.ResolveDispute(ctx, s.TenantID, invoiceID, disputeID, resolution, s.Email)
+	if !slices.ContainsFunc(ds, func(d Dispute) bool { return d.ID == disputeID }) {
+		return nil, Errorf(KindNotFound, "dispute not found")
+	}
+	return c.disputes.Resolve(ctx, s.TenantID, disputeID, ResolveInput{Outcome: outcome, Note: note, ResolvedBy: s.Email})
 }
 
 // ArtefactsOf lists the stored evidence of an invoice: its PDF, and every object an
 // event recorded with an archive key and a SHA-256 ("key"/"archive_key" and
-// "sha256" in the detail, or an "artefacts" list of such objects). Reading the
+// "sha256" in the detail, or an "artefacts" or "attachments" list of such objects). Reading the
 // events rather than a fixed list picks up what later features archive (the e-mail
-// as sent, DSNs, provider payloads) without changes here.
+// as sent, DSNs, provider payloads, dispute attachments) without changes here.
 func ArtefactsOf(r *Record, evs []Event) []Artefact {
 	var out []Artefact
 	seen := map[string]bool{}
@@ -496,13 +471,14 @@ func ArtefactsOf(r *Record, evs []Event) []Artefact {
 	for _, e := range evs {
 		var d struct {
 			ref
-			Artefacts []ref `json:"artefacts"`
+			Artefacts   []ref `json:"artefacts"`
+			Attachments []ref `json:"attachments"`
 		}
 		if json.Unmarshal(e.Detail, &d) != nil {
 			continue
 		}
 		add(toArtefact(d.ref, e.Type))
-		for _, x := range d.Artefacts {
+		for _, x := range append(d.Artefacts, d.Attachments...) {
 			add(toArtefact(x, e.Type))
 		}
 	}

@@ -77,6 +77,7 @@ type CollectorInvoiceView struct {
 	DisputesAvailable bool
 	DisputeURL        string
 	DisputeReasons    []Option
+	DisputeOutcomes   []Option
 	DisputeError      string
 	Notice            string
 }
@@ -123,10 +124,10 @@ type ArtefactRow struct {
 
 // DisputeRow is one dispute with its resolve form.
 type DisputeRow struct {
-	ID, Reason, Note, RaisedBy, RaisedAt string
-	Open                                 bool
-	Resolution, ResolvedBy, ResolvedAt   string
-	ResolveURL                           string
+	ID, Reason, Note, Source, OpenedBy, OpenedAt string
+	Open                                         bool
+	Outcome, Resolution, ResolvedBy, ResolvedAt  string
+	ResolveURL                                   string
 }
 
 // Option is one choice of a select.
@@ -150,6 +151,15 @@ var disputeReasonLabels = map[DisputeReason]string{
 	DisputeGoodsNotDelivered: "Goods not delivered",
 	DisputeQuality:           "Quality",
 	DisputeOther:             "Other",
+}
+
+// outcomeLabels are the ways a dispute ends, as a collector reads them.
+var outcomeLabels = map[DisputeOutcome]string{
+	OutcomeResent:    "Invoice sent again",
+	OutcomeCorrected: "Corrected (credit note or new invoice)",
+	OutcomeRejected:  "Rejected: the evidence stands",
+	OutcomeWithdrawn: "Withdrawn by the customer",
+	OutcomeOther:     "Other",
 }
 
 // DisputeReasonLabel returns the readable reason.
@@ -234,8 +244,9 @@ func (f *InvoiceFile) View(artefactURL func(sha string) string) CollectorInvoice
 			Event: string(a.Event), Size: a.Size})
 	}
 	for _, d := range f.Disputes {
-		row := DisputeRow{ID: d.ID, Reason: DisputeReasonLabel(d.Reason), Note: d.Note, RaisedBy: d.RaisedBy,
-			RaisedAt: d.RaisedAt.UTC().Format("2006-01-02 15:04:05 UTC"), Open: d.Open(), Resolution: d.Resolution, ResolvedBy: d.ResolvedBy}
+		row := DisputeRow{ID: d.ID, Reason: DisputeReasonLabel(d.Reason), Note: d.Note, Source: string(d.Source), OpenedBy: d.OpenedBy,
+			OpenedAt: d.OpenedAt.UTC().Format("2006-01-02 15:04:05 UTC"), Open: d.Status == DisputeOpen,
+			Outcome: outcomeLabels[d.Outcome], Resolution: d.Resolution, ResolvedBy: d.ResolvedBy}
 		if d.ResolvedAt != nil {
 			row.ResolvedAt = d.ResolvedAt.UTC().Format("2006-01-02 15:04:05 UTC")
 		}
@@ -243,6 +254,9 @@ func (f *InvoiceFile) View(artefactURL func(sha string) string) CollectorInvoice
 	}
 	for _, reason := range DisputeReasons {
 		v.DisputeReasons = append(v.DisputeReasons, Option{Value: string(reason), Label: DisputeReasonLabel(reason)})
+	}
+	for _, o := range DisputeOutcomes {
+		v.DisputeOutcomes = append(v.DisputeOutcomes, Option{Value: string(o), Label: outcomeLabels[o]})
 	}
 	return v
 }
@@ -252,11 +266,14 @@ var hiddenFacts = map[string]bool{"classification": true, "reason": true}
 
 func timelineRow(e Event) TimelineRow {
 	level := e.Level
-	if e.Type.Level() != level && negativeEvents[e.Type] {
+	if negativeEvents[e.Type] || level >= len(ladderLabels) {
 		level = NoLevel
 	}
 	row := TimelineRow{At: e.At.UTC().Format("2006-01-02 15:04:05 UTC"), Type: string(e.Type), Level: level,
-		LevelLabel: LevelLabel(level), Negative: negativeEvents[e.Type] || level < 0, Rungs: make([]bool, len(ladderLabels))}
+		LevelLabel: LevelLabel(level), Negative: negativeEvents[e.Type], Rungs: make([]bool, len(ladderLabels))}
+	if level < 0 && !row.Negative {
+		row.LevelLabel = "not on the evidence ladder"
+	}
 	for i := range row.Rungs {
 		row.Rungs[i] = i <= level
 	}

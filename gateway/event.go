@@ -25,6 +25,11 @@ const (
 	EventDelayed        EventType = "delayed"
 	EventComplained     EventType = "complained"
 	EventUnknownOutcome EventType = "unknown_outcome"
+
+	// A customer's query about the invoice and its resolution (see Disputes). They
+	// prove nothing about delivery, so they have no level.
+	EventDisputed        EventType = "disputed"
+	EventDisputeResolved EventType = "dispute_resolved"
 )
 
 // NoLevel marks negative or uncertain outcomes, which prove nothing on the ladder.
@@ -64,6 +69,11 @@ type Event struct {
 	Level      int             `json:"level"`
 	At         time.Time       `json:"at"`
 	Detail     json.RawMessage `json:"detail"`
+	// Seq, PrevHash and Hash place the event in its invoice's hash chain (see
+	// gateway/evidence); the store fills them in when it appends the event.
+	Seq      int64  `json:"seq,omitempty"`
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // NewEvent builds an event of type t with its level filled in and detail marshalled.

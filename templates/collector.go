@@ -51,9 +51,9 @@ func parseCollector(fsys fs.FS) (*collectorSet, error) {
 func (c *collectorSet) selfCheck() error {
 	layout := gateway.CollectorLayout{Title: "x", UserEmail: "x", CSRF: "x", Query: "x"}
 	row := gateway.CollectorRow{URL: "/c/x", Number: "x", DaysOverdue: 1}
-	d := gateway.Dispute{ID: "x", Reason: gateway.DisputeOther, Note: "x", RaisedAt: time.Unix(0, 0)}
+	d := gateway.Dispute{ID: "x", Reason: gateway.DisputeOther, Note: "x", Status: gateway.DisputeOpen, OpenedAt: time.Unix(0, 0)}
 	resolved := d
-	resolved.ResolvedAt = &d.RaisedAt
+	resolved.Status, resolved.ResolvedAt, resolved.Outcome, resolved.Resolution = gateway.DisputeResolved, &d.OpenedAt, gateway.OutcomeRejected, "x"
 	f := &gateway.InvoiceFile{
 		Record: &gateway.Record{ID: "inv_x", Deliveries: []gateway.Delivery{{ID: "d", LastReply: "x"}}},
 		Events: []gateway.Event{

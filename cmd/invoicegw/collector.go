@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/gateway/httpapi"
 	"github.com/invoicegw/invoicegw/storage/archive"
 	"github.com/invoicegw/invoicegw/storage/cache"
 	"github.com/invoicegw/invoicegw/storage/postgres"
@@ -15,11 +16,15 @@ import (
 const loginWindow = 15 * time.Minute
 
 // newCollector wires the collector workspace's use cases.
-func newCollector(cfg serveConfig, db *postgres.DB, s3 *archive.S3, rdb *redis.Client, log *slog.Logger) (*gateway.Collector, error) {
+func newCollector(cfg serveConfig, db *postgres.DB, s3 *archive.S3, rdb *redis.Client, proof httpapi.ProofDeps, log *slog.Logger) (*gateway.Collector, error) {
 	limiter := cache.NewLoginLimiter(rdb, "invoicegw:", cache.LoginLimits{Window: loginWindow,
 		PerAccount: cfg.CollectorLoginPerAccount, PerIP: cfg.CollectorLoginPerIP})
-	// The proof bundle and the disputes desk come with the proof work; until then
-	// the workspace says they are not available.
-	return gateway.NewCollector(db, s3, limiter, nil, nil,
+	// Typed nils would make non-nil interfaces: pass the proof work only when wired.
+	var bundler gateway.ProofBundler
+	var disputes gateway.DisputeDesk
+	if proof.Proofs != nil && proof.Disputes != nil {
+		bundler, disputes = proof.Proofs, proof.Disputes
+	}
+	return gateway.NewCollector(db, s3, limiter, bundler, disputes,
 		gateway.CollectorConfig{IdleTimeout: cfg.CollectorIdleTimeout, MaxAge: cfg.CollectorSessionMax}, time.Now, log)
 }

@@ -206,6 +206,54 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 		}
 	}
 
+	// Download the PDF as sent through the browser; the file is exactly the archived one.
+	data := downloadVia(t, ctx, t.TempDir(), `a[href$="/pdf"]`)
+	pdf := g.do("GET", "/v1/invoices/"+inv.ID+"/pdf", g.apiKey, "", "")
+	if !bytes.Equal(data, pdf.body) || !bytes.HasPrefix(data, []byte("%PDF")) {
+		t.Errorf("downloaded %d bytes, want the archived PDF of %d bytes", len(data), len(pdf.body))
+	}
+
+	// Download the proof bundle and verify it offline, as a third party would.
+	bundle := downloadVia(t, ctx, t.TempDir(), `a[href$="/proof.zip"]`)
+	zipPath := filepath.Join(t.TempDir(), "proof.zip")
+	if err := os.WriteFile(zipPath, bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var report, verifyErr bytes.Buffer
+	if err := run(context.Background(), []string{"verify", zipPath}, g.getenv, nil, &report, &verifyErr); err != nil {
+		t.Errorf("invoicegw verify of the downloaded bundle: %v\n%s%s", err, report.String(), verifyErr.String())
+	}
+
+	// Raise a dispute from the page, then resolve it.
+	steps(t, ctx, "raise a dispute",
+		chromedp.SetValue(css("#reason"), "not_received"),
+		chromedp.SendKeys(css("#note"), "Customer says the invoice never arrived"),
+		chromedp.Submit(css("#note")),
+		chromedp.WaitVisible(css("li.dispute.open")),
+	)
+	notice := read(t, ctx, chromedp.Text(css(".notice")))
+	raised := read(t, ctx, chromedp.Text(css("li.dispute.open")))
+	if notice != "The dispute was recorded." || !strings.Contains(raised, "Not received") ||
+		!strings.Contains(raised, "Customer says the invoice never arrived") || !strings.Contains(raised, email) {
+		t.Errorf("after raising: notice %q, dispute %q", notice, raised)
+	}
+	steps(t, ctx, "resolve the dispute",
+		chromedp.SetValue(css(`li.dispute.open select[name="outcome"]`), "rejected"),
+		chromedp.SendKeys(css(`li.dispute.open input[name="note"]`), "Delivery and click on record; bundle sent"),
+		chromedp.Submit(css(`li.dispute.open input[name="note"]`)),
+		chromedp.WaitVisible(css(".resolution")),
+	)
+	notice = read(t, ctx, chromedp.Text(css(".notice")))
+	resolution := read(t, ctx, chromedp.Text(css(".resolution")))
+	if notice != "The dispute was resolved." || !strings.Contains(resolution, "Rejected: the evidence stands") ||
+		!strings.Contains(resolution, "Delivery and click on record") {
+		t.Errorf("after resolving: notice %q, resolution %q", notice, resolution)
+	}
+	timeline = read(t, ctx, chromedp.OuterHTML(css("#timeline")))
+	if !strings.Contains(timeline, `data-type="disputed"`) || !strings.Contains(timeline, `data-type="dispute_resolved"`) {
+		t.Errorf("the timeline lacks the disputed and dispute_resolved events")
+	}
+
 	if err := os.MkdirAll(artefactDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -215,13 +263,6 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot of the invoice page: %s", shotPath)
-
-	// Download the PDF as sent through the browser; the file is exactly the archived one.
-	data := downloadVia(t, ctx, t.TempDir(), `a[href$="/pdf"]`)
-	pdf := g.do("GET", "/v1/invoices/"+inv.ID+"/pdf", g.apiKey, "", "")
-	if !bytes.Equal(data, pdf.body) || !bytes.HasPrefix(data, []byte("%PDF")) {
-		t.Errorf("downloaded %d bytes, want the archived PDF of %d bytes", len(data), len(pdf.body))
-	}
 }
 
 // downloadVia clicks the link matched by sel and returns the downloaded file's bytes.

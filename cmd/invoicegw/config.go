@@ -31,6 +31,7 @@ type S3Config struct {
 type serveConfig struct {
 	DBConfig
 	S3Config
+	ProofConfig
 	HTTPAddr       string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	PublicURL      string        `env:"PUBLIC_URL,required"`
 	RedisURL       string        `env:"REDIS_URL,required"`
@@ -100,6 +101,9 @@ func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
 	}
 	if c.CollectorLoginPerAccount < 1 || c.CollectorLoginPerIP < 1 {
 		return nil, fmt.Errorf("configuration: INVOICEGW_COLLECTOR_LOGIN_PER_ACCOUNT and INVOICEGW_COLLECTOR_LOGIN_PER_IP must be at least 1")
+	}
+	if _, err := c.ProofConfig.signer(); err != nil {
+		return nil, err
 	}
 	if _, err := parseBytes(c.BodyLimit); err != nil {
 		return nil, fmt.Errorf("configuration: INVOICEGW_BODY_LIMIT: %w", err)

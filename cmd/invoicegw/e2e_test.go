@@ -83,6 +83,7 @@ func startGateway(t *testing.T) *gw {
 		"INVOICEGW_MAIL_FROM":     "invoices@acme.test",
 		"INVOICEGW_LOG_LEVEL":     "debug",
 		"INVOICEGW_RETRY_BASE":    "200ms",
+		"INVOICEGW_SIGNING_KEY":   testSigningKey,
 	}}
 	g.apiKey = g.createTenant("Acme Supplies GmbH")
 

@@ -39,6 +39,9 @@ Usage:
   invoicegw archive init               create the S3 bucket if it does not exist
   invoicegw dev-smtp [--addr HOST:PORT] [--dir DIR]
                                        a development SMTP server that keeps every message as .eml
+  invoicegw keys generate | public     create the Ed25519 signing key; print its public key
+  invoicegw verify proof.zip [--key PUBLIC_KEY]
+                                       check an evidence bundle offline; exits 1 naming what was altered
 
 Configuration comes from INVOICEGW_* environment variables; see README.md.
 `
@@ -63,6 +66,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return archiveCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "dev-smtp":
 		return devSMTP(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return keysCmd(args[1:], getenv, stdout, stderr)
+	case "verify":
+		return verifyCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

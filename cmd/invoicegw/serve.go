@@ -98,8 +98,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	proofDeps, err := wireProof(ctx, cfg.ProofConfig, db, s3, renderer, log)
+	if err != nil {
+		return err
+	}
 	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
-	collector, err := newCollector(cfg, db, s3, rdb, log)
+	collector, err := newCollector(cfg, db, s3, rdb, proofDeps, log)
 	if err != nil {
 		return err
 	}
@@ -118,6 +122,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TrustedProxies: proxies,
 		Collector: httpapi.CollectorDeps{Collector: collector, Pages: tmpl, PublicURL: cfg.PublicURL,
 			MaxAge: cfg.CollectorSessionMax},
+		ProofDeps: proofDeps,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -29,6 +29,15 @@ export INVOICEGW_S3_ACCESS_KEY=${INVOICEGW_S3_ACCESS_KEY:-invoicegw}
 export INVOICEGW_S3_SECRET_KEY=${INVOICEGW_S3_SECRET_KEY:-invoicegw-secret}
 export INVOICEGW_MAIL_FROM=${INVOICEGW_MAIL_FROM:-invoices@acme.test}
 export INVOICEGW_LOG_LEVEL=${INVOICEGW_LOG_LEVEL:-info}
+# The development signing key is made once and kept in tmp/, so that bundles from
+# earlier runs still verify against the same public key.
+if [[ -z ${INVOICEGW_SIGNING_KEY:-} ]]; then
+	mkdir -p "$TMP"
+	[[ -s $TMP/signing-key.env ]] || (umask 077 && "$BIN/invoicegw" keys generate >"$TMP/signing-key.env")
+	# shellcheck disable=SC1091
+	source "$TMP/signing-key.env"
+	export INVOICEGW_SIGNING_KEY
+fi
 
 if [[ -n ${INVOICEGW_SMTP_URL:-} ]]; then
 	mail_note="e-mails go to the SMTP server in INVOICEGW_SMTP_URL"

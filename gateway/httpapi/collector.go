@@ -456,7 +456,8 @@ func (h *collectorHandlers) raiseDispute(c echo.Context) error {
 
 func (h *collectorHandlers) resolveDispute(c echo.Context) error {
 	in := sessionOf(c)
-	_, err := h.Collector.ResolveDispute(c.Request().Context(), in.s, c.Param("id"), c.Param("dispute"), c.FormValue("resolution"))
+	_, err := h.Collector.ResolveDispute(c.Request().Context(), in.s, c.Param("id"), c.Param("dispute"),
+		gateway.DisputeOutcome(c.FormValue("outcome")), c.FormValue("note"))
 	if k := gateway.ErrorKind(err); k == gateway.KindInvalid || k == gateway.KindConflict {
 		return h.showInvoice(c, http.StatusUnprocessableEntity, problemText(err))
 	}

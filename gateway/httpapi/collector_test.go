@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/gateway/evidence"
 	"github.com/invoicegw/invoicegw/gateway/httpapi"
+	"github.com/invoicegw/invoicegw/render"
 	"github.com/invoicegw/invoicegw/storage/archive"
 	"github.com/invoicegw/invoicegw/storage/archive/archivetest"
 	"github.com/invoicegw/invoicegw/storage/cache"
@@ -71,7 +73,21 @@ func newWorkspace(t *testing.T, publicURL string) *workspace {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clk := &clock{t: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)}
 	limiter := cache.NewLoginLimiter(rdb, prefix, cache.LoginLimits{Window: time.Minute, PerAccount: 5, PerIP: 12})
-	coll, err := gateway.NewCollector(db, arch, limiter, nil, nil,
+	priv, _, err := evidence.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := evidence.ParsePrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renderer, err := render.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proofs := gateway.NewProofs(db, arch, renderer, evidence.NewSigner(key), clk.Now, log)
+	disputes := gateway.NewDisputes(db, arch, nil, clk.Now, log)
+	coll, err := gateway.NewCollector(db, arch, limiter, proofs, disputes,
 		gateway.CollectorConfig{IdleTimeout: 30 * time.Minute, MaxAge: 12 * time.Hour}, clk.Now, log)
 	if err != nil {
 		t.Fatal(err)
@@ -246,22 +262,32 @@ func TestCollectorTenantIsolation(t *testing.T) {
 	b.mustLogin(emailB)
 
 	base := "/c/invoices/" + invB.ID
-	routes := []struct{ method, path string }{
-		{"GET", base},
-		{"GET", base + "/pdf"},
-		{"GET", base + "/artefacts/" + invB.PDF.SHA256},
-		{"GET", base + "/proof.zip"},
-		{"POST", base + "/disputes"},
-		{"POST", base + "/disputes/dsp_x/resolve"},
+	// Tenant B raises a dispute, so that there is a real dispute of B's to reach for.
+	bHome := b.get(base)
+	if got := b.post(base+"/disputes", url.Values{"csrf": {csrfOf(t, bHome)}, "reason": {"not_received"}, "note": {"never got it"}}); got.status != http.StatusSeeOther {
+		t.Fatalf("tenant B raises a dispute: status %d\n%s", got.status, got.body)
+	}
+	dsp := regexp.MustCompile(`/disputes/(dsp_[0-9a-z]+)/resolve`).FindStringSubmatch(b.get(base).body)
+	if dsp == nil {
+		t.Fatalf("tenant B's page shows no resolve form for its dispute")
+	}
+	routes := []struct{ name, method, path string }{
+		{"the invoice page", "GET", base},
+		{"the PDF", "GET", base + "/pdf"},
+		{"an artefact", "GET", base + "/artefacts/" + invB.PDF.SHA256},
+		{"the proof bundle", "GET", base + "/proof.zip"},
+		{"raising a dispute", "POST", base + "/disputes"},
+		{"resolving a dispute", "POST", base + "/disputes/" + dsp[1] + "/resolve"},
+		{"resolving B's dispute under A's own invoice", "POST", "/c/invoices/" + invA.ID + "/disputes/" + dsp[1] + "/resolve"},
 	}
 	for _, r := range routes {
-		t.Run("tenant A gets 404 for "+r.method+" "+strings.TrimPrefix(r.path, base), func(t *testing.T) {
+		t.Run("tenant A gets 404 for "+r.name, func(t *testing.T) {
 			var got page
 			if r.method == "GET" {
 				got = a.get(r.path)
 			} else {
 				home := a.get("/c")
-				got = a.post(r.path, url.Values{"csrf": {csrfOf(t, home)}, "reason": {"not_received"}, "resolution": {"x"}})
+				got = a.post(r.path, url.Values{"csrf": {csrfOf(t, home)}, "reason": {"not_received"}, "outcome": {"rejected"}})
 			}
 			if got.status != http.StatusNotFound {
 				t.Errorf("status %d, want 404", got.status)
@@ -271,11 +297,14 @@ func TestCollectorTenantIsolation(t *testing.T) {
 			}
 		})
 	}
-	t.Run("tenant B reaches its own invoice and PDF", func(t *testing.T) {
-		for _, path := range []string{base, base + "/pdf", base + "/artefacts/" + invB.PDF.SHA256} {
+	t.Run("tenant B reaches its own invoice, PDF, artefacts and bundle", func(t *testing.T) {
+		for _, path := range []string{base, base + "/pdf", base + "/artefacts/" + invB.PDF.SHA256, base + "/proof.zip"} {
 			if got := b.get(path); got.status != http.StatusOK {
 				t.Errorf("GET %s: status %d, want 200", path, got.status)
 			}
+		}
+		if got := b.get(base); !strings.Contains(got.body, "never got it") || !strings.Contains(got.body, `class="dispute open"`) {
+			t.Errorf("tenant B's dispute is not shown open on its page")
 		}
 	})
 	t.Run("search and worklist of tenant A show nothing of tenant B", func(t *testing.T) {
@@ -290,6 +319,11 @@ func TestCollectorTenantIsolation(t *testing.T) {
 		}
 		if got := a.get("/c/search?q=A-0001"); !strings.Contains(got.body, invA.ID) {
 			t.Errorf("tenant A's search does not find its own invoice")
+		}
+	})
+	t.Run("tenant B's dispute stays open", func(t *testing.T) {
+		if got := b.get(base); !strings.Contains(got.body, `class="dispute open"`) {
+			t.Errorf("tenant A's attempts resolved tenant B's dispute")
 		}
 	})
 	t.Run("an unknown page is 404", func(t *testing.T) {

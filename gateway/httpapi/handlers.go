@@ -95,6 +95,7 @@ type invoiceResponse struct {
 	CreatedAt     time.Time          `json:"created_at"`
 	UpdatedAt     time.Time          `json:"updated_at"`
 	Invoice       gateway.Invoice    `json:"invoice"`
+	Disputes      []gateway.Dispute  `json:"disputes,omitempty"` // newest first; open ones have status "open"
 }
 
 func toResponse(r *gateway.Record) invoiceResponse {
@@ -130,7 +131,13 @@ func (h *handlers) getInvoice(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c, http.StatusOK, toResponse(r))
+	resp := toResponse(r)
+	if h.Disputes != nil {
+		if resp.Disputes, err = h.Disputes.List(c.Request().Context(), r.TenantID, r.ID); err != nil {
+			return err
+		}
+	}
+	return writeJSON(c, http.StatusOK, resp)
 }
 
 type eventsResponse struct {

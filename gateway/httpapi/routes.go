@@ -30,4 +30,5 @@ func addRoutes(e *echo.Echo, d Deps) {
 
 	// Collectors: HTML workspace, session cookies (collector.go).
 	addCollectorRoutes(e, d)
+	addProofRoutes(e, api, h)
 }

@@ -42,6 +42,7 @@ type Deps struct {
 	BodyLimit      string         // e.g. "10M"
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
 	Collector      CollectorDeps  // the collector workspace under /c; off when Collector.Collector is nil
+	ProofDeps                     // proof, bundle, signing key and disputes
 }
 
 // NewServer returns the gateway's HTTP handler.

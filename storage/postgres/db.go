@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/gateway/evidence"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -265,15 +266,40 @@ func (db *DB) Events(ctx context.Context, tenantID, invoiceID string) ([]gateway
 	return evs, dbError(err, "events")
 }
 
+// insertEvent appends e to its invoice's hash chain inside the caller's
+// transaction: it locks the chain head (so concurrent writers of one invoice take
+// turns), links e to the previous event by hash, and stores seq, prev_hash and hash.
+// Every event goes through here.
 func insertEvent(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.Event) error {
 	var deliveryID *string
 	if e.DeliveryID != "" {
 		deliveryID = &e.DeliveryID
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO events (tenant_id, invoice_id, delivery_id, type, level, at, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		tenantID, e.InvoiceID, deliveryID, e.Type, e.Level, e.At, []byte(e.Detail))
+	// The upsert takes the row lock of the chain head and returns the new sequence
+	// number with the previous head in one round trip.
+	if err := tx.QueryRow(ctx, `
+		INSERT INTO event_chains (invoice_id, seq, head) VALUES ($1, 1, '')
+		ON CONFLICT (invoice_id) DO UPDATE SET seq = event_chains.seq + 1
+		RETURNING seq, head`, e.InvoiceID).Scan(&e.Seq, &e.PrevHash); err != nil {
+		return fmt.Errorf("lock event chain: %w", err)
+	}
+	// Stored as it is hashed: microsecond time (what timestamptz keeps), canonical detail.
+	e.At = evidence.TruncateTime(e.At)
+	detail, err := evidence.Canonical(canonicalDetail(e.Detail))
+	if err != nil {
+		return gateway.Wrap(gateway.KindInternal, err, "event detail is not valid JSON")
+	}
+	e.Detail = detail
+	if e.Hash, err = e.Chained().ComputeHash(); err != nil {
+		return gateway.Wrap(gateway.KindInternal, err, "event could not be hashed")
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO events (tenant_id, invoice_id, delivery_id, type, level, at, detail, seq, prev_hash, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		tenantID, e.InvoiceID, deliveryID, e.Type, e.Level, e.At, []byte(e.Detail), e.Seq, e.PrevHash, e.Hash); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE event_chains SET head = $2 WHERE invoice_id = $1`, e.InvoiceID, e.Hash)
 	return err
 }
 
