@@ -29,6 +29,9 @@ type DeliveryStore interface {
 type DeliverConfig struct {
 	MailFrom  string // the envelope and header From address
 	PublicURL string // base of tracked links, without a trailing slash
+	// Tracking gives each tenant's privacy mode: with "off" the e-mail carries neither
+	// pixel nor honeypot. nil tracks every message (tests of other features).
+	Tracking TrackingSettingsStore
 }
 
 // Deliverer carries one delivery through render, archive and send. It is run by the
@@ -88,7 +91,15 @@ func (dl *Deliverer) Deliver(ctx context.Context, deliveryID string, lastAttempt
 		return fmt.Errorf("%w: prepare pdf: %w", ErrRetry, err)
 	}
 
-	mail, tokens, err := dl.compose(r, d, pdf)
+	track := true
+	if dl.cfg.Tracking != nil {
+		s, err := dl.cfg.Tracking.TrackingSettings(ctx, r.TenantID)
+		if err != nil {
+			return fmt.Errorf("%w: tracking settings: %w", ErrRetry, err)
+		}
+		track = s.PrivacyMode != PrivacyOff
+	}
+	mail, tokens, err := dl.compose(r, d, pdf, track)
 	if err != nil {
 		return fmt.Errorf("%w: compose: %w", ErrRetry, err)
 	}
@@ -186,7 +197,7 @@ func (dl *Deliverer) ensurePDF(ctx context.Context, r *Record) ([]byte, error) {
 }
 
 // compose builds the message and the tracking tokens that its links carry.
-func (dl *Deliverer) compose(r *Record, d *Delivery, pdf []byte) (Mail, []Token, error) {
+func (dl *Deliverer) compose(r *Record, d *Delivery, pdf []byte, track bool) (Mail, []Token, error) {
 	var tokens []Token
 	newToken := func(kind TokenKind) (string, error) {
 		tok, hash, err := tracking.NewToken()
@@ -196,13 +207,22 @@ func (dl *Deliverer) compose(r *Record, d *Delivery, pdf []byte) (Mail, []Token,
 		tokens = append(tokens, Token{Hash: hash, Kind: kind, DeliveryID: d.ID, InvoiceID: r.ID, TenantID: r.TenantID})
 		return tok, nil
 	}
-	pixel, err := newToken(TokenPixel)
-	if err != nil {
-		return Mail{}, nil, err
-	}
 	link, err := newToken(TokenLink)
 	if err != nil {
 		return Mail{}, nil, err
+	}
+	var pixelURL, honeypotURL string
+	if track {
+		pixel, err := newToken(TokenPixel)
+		if err != nil {
+			return Mail{}, nil, err
+		}
+		honeypot, err := newToken(TokenHoneypot)
+		if err != nil {
+			return Mail{}, nil, err
+		}
+		pixelURL = dl.cfg.PublicURL + "/t/o/" + pixel + ".gif"
+		honeypotURL = dl.cfg.PublicURL + "/t/l/" + honeypot
 	}
 	inv := r.Invoice
 	subject, text, html, err := dl.composer.InvoiceEmail(EmailData{
@@ -212,7 +232,8 @@ func (dl *Deliverer) compose(r *Record, d *Delivery, pdf []byte) (Mail, []Token,
 		AmountDue:     inv.Currency + " " + r.Totals.AmountDue,
 		DueDate:       inv.DueDate.Format(time.DateOnly),
 		LinkURL:       dl.cfg.PublicURL + "/t/l/" + link,
-		PixelURL:      dl.cfg.PublicURL + "/t/o/" + pixel + ".gif",
+		PixelURL:      pixelURL,
+		HoneypotURL:   honeypotURL,
 	})
 	if err != nil {
 		return Mail{}, nil, err

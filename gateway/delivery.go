@@ -106,6 +106,9 @@ const (
 	TokenPixel TokenKind = "pixel" // the open pixel in the HTML e-mail
 	TokenLink  TokenKind = "link"  // the tracked link, which redirects to the hosted page
 	TokenPage  TokenKind = "page"  // the hosted invoice page and its PDF download
+	// TokenHoneypot is a link hidden in the HTML e-mail: no person sees or clicks it,
+	// so whatever fetches it is a machine walking every link.
+	TokenHoneypot TokenKind = "honeypot"
 )
 
 // Token ties one opaque tracking token to its delivery. Only Hash is stored: a leaked
@@ -203,6 +206,7 @@ type EmailData struct {
 	DueDate       string // "2026-12-23"
 	LinkURL       string // the tracked link to the hosted page
 	PixelURL      string // the open pixel; empty when tracking is off
+	HoneypotURL   string // the hidden link only machines follow; empty when tracking is off
 }
 
 // PageData is what the hosted invoice page shows to its recipient.
@@ -220,6 +224,7 @@ type PageData struct {
 	Lines         []PageLine
 	Terms         string
 	PDFURL        string
+	Form          PageForm // the confirm and query forms (trackpage.go)
 }
 
 // PageLine is one invoice line on the hosted page.

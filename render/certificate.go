@@ -35,7 +35,7 @@ func (r *Renderer) RenderCertificate(c gateway.Certificate) ([]byte, error) {
 		WithLeftMargin(marginSide).WithRightMargin(marginSide).
 		WithTopMargin(marginTop).WithBottomMargin(marginBottom).
 		WithMaxGridSize(certGrid).
-		WithCustomFonts(r.fontCopies()).
+		WithCustomFonts(r.fonts).
 		WithDefaultFont(&props.Font{Family: fontFamily, Style: fontstyle.Normal, Size: sizeBody, Color: &props.BlackColor}).
 		WithPageNumber(props.PageNumber{Pattern: "Page {current} of {total}", Place: props.RightBottom, Size: sizeSmall, Color: &grey}).
 		WithTitle("Delivery certificate for invoice "+c.Number, true).

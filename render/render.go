@@ -162,7 +162,7 @@ func (r *Renderer) config(doc gateway.Document, created time.Time) *entity.Confi
 		WithTopMargin(marginTop).
 		WithBottomMargin(marginBottom).
 		WithMaxGridSize(gridSize).
-		WithCustomFonts(r.fontCopies()).
+		WithCustomFonts(r.fonts).
 		WithDefaultFont(&props.Font{Family: fontFamily, Style: fontstyle.Normal, Size: sizeBody, Color: &props.BlackColor}).
 		WithPageNumber(props.PageNumber{Pattern: "Page {current} of {total}", Place: props.RightBottom, Size: sizeSmall, Color: &grey}).
 		WithTitle("Invoice "+inv.Number, true).
@@ -172,19 +172,6 @@ func (r *Renderer) config(doc gateway.Document, created time.Time) *entity.Confi
 		WithCreationDate(created).
 		WithCompression(true).
 		Build()
-}
-
-// fontCopies returns the registered fonts with their bytes copied. gofpdf writes
-// into the font bytes it is given while it subsets them (its checksum routine
-// appends padding into the spare capacity of sub-slices), so concurrent renders
-// must not share one copy; the race detector finds it, and a font whose table
-// padding were not already zero would come out corrupted.
-func (r *Renderer) fontCopies() []*entity.CustomFont {
-	fonts := make([]*entity.CustomFont, len(r.fonts))
-	for i, f := range r.fonts {
-		fonts[i] = &entity.CustomFont{Family: f.Family, Style: f.Style, Bytes: bytes.Clone(f.Bytes)}
-	}
-	return fonts
 }
 
 // pinModDate makes the PDF's modification date equal its creation date. gofpdf

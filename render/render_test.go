@@ -410,14 +410,3 @@ func TestRenderInvoiceRefuses(t *testing.T) {
 		})
 	}
 }
-
-func BenchmarkRenderInvoice(b *testing.B) {
-	r := newRenderer(b)
-	doc := document(b, withLines(exampleInvoice(b), 20))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := r.RenderInvoice(doc); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -75,7 +75,7 @@ func parse(fsys fs.FS) (*Templates, error) {
 func (t *Templates) selfCheck() error {
 	email := gateway.EmailData{
 		ContactName: "x", SellerName: "x", InvoiceNumber: "x", AmountDue: "x", DueDate: "x",
-		LinkURL: "https://example.invalid/l", PixelURL: "https://example.invalid/p",
+		LinkURL: "https://example.invalid/l", PixelURL: "https://example.invalid/p", HoneypotURL: "https://example.invalid/h",
 	}
 	if _, _, _, err := t.InvoiceEmail(email); err != nil {
 		return fmt.Errorf("check e-mail templates: %w", err)
@@ -85,6 +85,8 @@ func (t *Templates) selfCheck() error {
 		IssueDate: "x", DueDate: "x", Currency: "x", Subtotal: "x", Tax: "x", AmountDue: "x",
 		Lines: []gateway.PageLine{{Description: "x", Quantity: "x", UnitPrice: "x", TaxRate: "x", Amount: "x"}},
 		Terms: "x", PDFURL: "https://example.invalid/d",
+		Form: gateway.PageForm{ConfirmURL: "/c", QueryURL: "/q", CSRF: "x", Name: "x", Message: "x", Done: "query",
+			General: "x", Errors: map[string]string{"form": "query", "name": "x", "message": "x"}},
 	}
 	if err := t.Page(io.Discard, page); err != nil {
 		return fmt.Errorf("check page template: %w", err)

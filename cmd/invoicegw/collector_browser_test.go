@@ -118,6 +118,7 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 	g := startGateway(t)
 	const email, password = "collector@acme.test", "a long enough passphrase"
 	g.createUser(g.tenantID(), email, password)
+	g.setTracking(g.apiKey, "full") // the tenant's choice: pixel and per-recipient link tracking
 
 	r := g.postInvoice(g.apiKey, pastDueInvoice("INV-2026-0777"))
 	if r.status != http.StatusAccepted {
@@ -130,10 +131,10 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	html := htmlPart(t, msgs[0].Data)
-	link := linkRE.FindSubmatch(html)
-	pixel := pixelRE.FindSubmatch(html)
+	link := visibleLink(string(html))
+	pixel := pixelRE.FindStringSubmatch(string(html))
 	if link == nil || pixel == nil {
-		t.Fatalf("no tracked link or pixel in the message")
+		t.Fatalf("no tracked link or pixel in the message:\n%s", html)
 	}
 
 	ctx := chromium(t)
@@ -154,12 +155,12 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 
 	// The recipient's side: a scanner fetches the pixel (Go's client is a machine),
 	// then a person clicks the link in a browser, which shows the hosted page.
-	path := func(u []byte) string { return strings.TrimPrefix(string(u), g.base) }
+	path := func(u string) string { return strings.TrimPrefix(u, g.base) }
 	time.Sleep(2500 * time.Millisecond) // past the too-fast-after-delivery window
 	if px := g.do("GET", path(pixel[1]), "", "", ""); px.status != http.StatusOK {
 		t.Fatalf("pixel: %d", px.status)
 	}
-	req, _ := http.NewRequest("GET", string(link[1]), nil)
+	req, _ := http.NewRequest("GET", link[1], nil)
 	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("click: %v", err)

@@ -45,6 +45,7 @@ type serveConfig struct {
 	RetryMax       time.Duration `env:"RETRY_MAX" envDefault:"1h"`
 	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
 	CollectorConfig
+	TrackingConfig
 }
 
 // CollectorConfig bounds collector sessions and sign-in attempts.
@@ -53,6 +54,17 @@ type CollectorConfig struct {
 	CollectorSessionMax      time.Duration `env:"COLLECTOR_SESSION_MAX" envDefault:"12h"`
 	CollectorLoginPerAccount int64         `env:"COLLECTOR_LOGIN_PER_ACCOUNT" envDefault:"5"`
 	CollectorLoginPerIP      int64         `env:"COLLECTOR_LOGIN_PER_IP" envDefault:"50"`
+}
+
+// TrackingConfig configures the tracking endpoints and the hosted page.
+type TrackingConfig struct {
+	// TrackingDataDir may hold signatures.txt and ranges.txt replacing the embedded ones.
+	TrackingDataDir string `env:"TRACKING_DATA_DIR"`
+	// PageSecret signs hosted-page forms; shared by all instances. Random per process
+	// when unset (fine for one instance).
+	PageSecret string `env:"PAGE_SECRET"`
+	// RetentionInterval is how often raw hits past retention are deleted.
+	RetentionInterval time.Duration `env:"RETENTION_INTERVAL" envDefault:"1h"`
 }
 
 // parseEnv fills cfg from INVOICEGW_* variables read through getenv (tests pass
@@ -104,6 +116,12 @@ func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
 	}
 	if _, err := c.ProofConfig.signer(); err != nil {
 		return nil, err
+	}
+	if c.PageSecret != "" && len(c.PageSecret) < 32 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_PAGE_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)")
+	}
+	if c.RetentionInterval <= 0 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_RETENTION_INTERVAL must be positive; got %s", c.RetentionInterval)
 	}
 	if _, err := parseBytes(c.BodyLimit); err != nil {
 		return nil, fmt.Errorf("configuration: INVOICEGW_BODY_LIMIT: %w", err)

@@ -253,6 +253,7 @@ var (
 
 func TestEndToEndInvoiceIsSentTrackedAndProven(t *testing.T) {
 	g := startGateway(t)
+	g.setTracking(g.apiKey, "full") // new tenants track nothing until they choose
 
 	r := g.postInvoice(g.apiKey, exampleInvoice)
 	if r.status != http.StatusAccepted {
@@ -316,7 +317,7 @@ func TestEndToEndInvoiceIsSentTrackedAndProven(t *testing.T) {
 			}
 		}
 	}
-	link := linkRE.FindStringSubmatch(html)
+	link := visibleLink(html) // the first /t/l/ link is the hidden honeypot
 	pixel := pixelRE.FindStringSubmatch(html)
 	if link == nil || pixel == nil {
 		t.Fatalf("HTML lacks the tracked link or the pixel:\n%s", html)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -86,14 +87,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	classifier, err := tracking.NewClassifier()
+	classifier, err := tracking.NewClassifierFrom(cfg.TrackingDataDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("INVOICEGW_TRACKING_DATA_DIR: %w", err)
 	}
+	pageKey := []byte(cfg.PageSecret)
+	if len(pageKey) == 0 {
+		pageKey = make([]byte, 32)
+		_, _ = rand.Read(pageKey)
+		log.Warn("INVOICEGW_PAGE_SECRET unset: hosted-page forms are signed with a per-process key; set it when running more than one instance")
+	}
+	hits := postgres.NewHitWriter(pool, 2, 512, log)
+	defer hits.Close()
 	public, _ := url.Parse(cfg.PublicURL)
 
 	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.New(smtpCfg, log),
-		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL}, time.Now, log)
+		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL, Tracking: db}, time.Now, log)
 	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax}, log)
 	if err != nil {
 		return err
@@ -107,9 +116,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	tracker := gateway.NewTracker(gateway.TrackerDeps{
+		Tokens: tokens, Store: db, Links: db, Settings: db, Hits: hits, Events: db,
+		Queries: gateway.EventQueries{Events: db, Now: time.Now}, Archive: s3, Classifier: classifier,
+		CSRFKey: pageKey, Now: time.Now, Log: log,
+	})
 	handler := httpapi.NewServer(httpapi.Deps{
 		Intake:  gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
-		Tracker: gateway.NewTracker(tokens, db, s3, classifier, time.Now, log),
+		Tracker: tracker,
 		Auth:    db,
 		Pages:   tmpl,
 		Checks: []httpapi.Check{
@@ -136,6 +150,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ln.Close()
 		return fmt.Errorf("start delivery workers: %w", err)
 	}
+	retentionCtx, stopRetention := context.WithCancel(ctx)
+	defer stopRetention()
+	go gateway.RunRetention(retentionCtx, db, cfg.RetentionInterval, time.Now, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.InfoContext(ctx, "invoicegw serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "workers", cfg.Workers)

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
-	"github.com/invoicegw/invoicegw/tracking"
 	"github.com/labstack/echo/v4"
 )
 
@@ -173,82 +171,6 @@ func writePDF(c echo.Context, r *gateway.Record, data []byte, disposition string
 	hd.Set("Content-Length", strconv.Itoa(len(data)))
 	hd.Set("X-Content-Type-Options", "nosniff")
 	return c.Blob(http.StatusOK, "application/pdf", data)
-}
-
-func hitOf(c echo.Context) gateway.Hit {
-	return gateway.Hit{Method: c.Request().Method, UserAgent: c.Request().UserAgent(), IP: c.RealIP()}
-}
-
-// pixel always answers with the image, whatever the token: a broken image in an
-// e-mail helps nobody, and the answer must not reveal which tokens exist.
-func (h *handlers) pixel(c echo.Context) error {
-	token := strings.TrimSuffix(c.Param("file"), ".gif")
-	h.Tracker.Open(c.Request().Context(), token, hitOf(c))
-	hd := c.Response().Header()
-	hd.Set("Cache-Control", "no-store, no-cache, must-revalidate, private")
-	hd.Set("Pragma", "no-cache")
-	return c.Blob(http.StatusOK, "image/gif", tracking.PixelGIF())
-}
-
-// click records the hit and redirects to the hosted page of the same delivery, and
-// nowhere else: there is no redirect target in the URL to abuse.
-func (h *handlers) click(c echo.Context) error {
-	token := c.Param("token")
-	if err := h.Tracker.Click(c.Request().Context(), token, hitOf(c)); err != nil {
-		return h.notFoundPage(c, err)
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	c.Response().Header().Set("Referrer-Policy", "no-referrer")
-	return c.Redirect(http.StatusSeeOther, "/i/"+token)
-}
-
-// pageHeaders keep the hosted page private: not cached by proxies, no referrer
-// leaking the token, no third-party anything.
-func pageHeaders(c echo.Context) {
-	hd := c.Response().Header()
-	hd.Set("Cache-Control", "no-store, private")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("X-Robots-Tag", "noindex, nofollow")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-}
-
-func (h *handlers) page(c echo.Context) error {
-	token := c.Param("token")
-	r, err := h.Tracker.Page(c.Request().Context(), token, hitOf(c))
-	if err != nil {
-		return h.notFoundPage(c, err)
-	}
-	var buf bytes.Buffer
-	if err := h.Pages.Page(&buf, r.Page("/i/"+token+"/pdf")); err != nil {
-		return gateway.Wrap(gateway.KindInternal, err, "render hosted page")
-	}
-	pageHeaders(c)
-	return c.HTMLBlob(http.StatusOK, buf.Bytes())
-}
-
-func (h *handlers) download(c echo.Context) error {
-	r, data, err := h.Tracker.Download(c.Request().Context(), c.Param("token"), hitOf(c))
-	if err != nil {
-		return h.notFoundPage(c, err)
-	}
-	pageHeaders(c)
-	return writePDF(c, r, data, "attachment")
-}
-
-// notFoundPage answers recipients with a readable page instead of a problem
-// document; other errors go to the central handler.
-func (h *handlers) notFoundPage(c echo.Context, err error) error {
-	if gateway.ErrorKind(err) != gateway.KindNotFound {
-		return err
-	}
-	var buf bytes.Buffer
-	if err := h.Pages.NotFound(&buf); err != nil {
-		return gateway.Wrap(gateway.KindInternal, err, "render not-found page")
-	}
-	pageHeaders(c)
-	return c.HTMLBlob(http.StatusNotFound, buf.Bytes())
 }
 
 func (h *handlers) healthz(c echo.Context) error {

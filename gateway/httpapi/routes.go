@@ -20,6 +20,8 @@ func addRoutes(e *echo.Echo, d Deps) {
 	e.GET("/i/:token", h.page)
 	e.HEAD("/i/:token", h.page)
 	e.GET("/i/:token/pdf", h.download)
+	e.POST("/i/:token/confirm", h.confirm, middleware.BodyLimit(formBodyLimit))
+	e.POST("/i/:token/query", h.query, middleware.BodyLimit(formBodyLimit))
 
 	// Accounting systems: bearer API keys.
 	api := e.Group("/v1", middleware.BodyLimit(d.BodyLimit), h.authenticate)
@@ -31,4 +33,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 	// Collectors: HTML workspace, session cookies (collector.go).
 	addCollectorRoutes(e, d)
 	addProofRoutes(e, api, h)
+	api.GET("/settings/tracking", h.getTrackingSettings)
+	api.PUT("/settings/tracking", h.putTrackingSettings, requireJSON)
+	api.POST("/deliveries/:id/revoke-links", h.revokeLinks)
 }

@@ -1,0 +1,3 @@
+module github.com/phpdave11/gofpdf
+
+go 1.21
