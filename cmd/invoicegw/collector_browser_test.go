@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,12 +161,35 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 	if px := g.do("GET", path(pixel[1]), "", "", ""); px.status != http.StatusOK {
 		t.Fatalf("pixel: %d", px.status)
 	}
-	req, _ := http.NewRequest("GET", link[1], nil)
-	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("click: %v", err)
-	} else {
-		resp.Body.Close()
+	// A person clicks the link, lands on the hosted page and confirms receipt.
+	chrome := func(method, url string, form url.Values) *http.Response {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequest(method, url, body)
+		req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		return resp
+	}
+	resp := chrome("GET", link[1], nil)
+	hosted, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(hosted)
+	if resp.StatusCode != http.StatusOK || csrf == nil {
+		t.Fatalf("hosted page: %d, csrf found %v", resp.StatusCode, csrf != nil)
+	}
+	resp = chrome("POST", resp.Request.URL.String()+"/confirm", url.Values{"csrf": {string(csrf[1])}, "name": {"Jane Doe"}})
+	resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		t.Fatalf("confirm receipt: %d", resp.StatusCode)
 	}
 
 	steps(t, ctx, "search",
@@ -191,17 +215,17 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 	for _, m := range timelineItemRE.FindAllStringSubmatch(timeline, -1) {
 		got = append(got, m[1]+":"+m[2])
 	}
-	want := []string{"accepted:0", "rendered:1", "archived:1", "sent:2", "opened:4", "clicked:5", "viewed:5"}
+	want := []string{"accepted:0", "rendered:1", "archived:1", "sent:2", "opened:4", "clicked:5", "viewed:5", "acknowledged:6"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("timeline %v, want %v", got, want)
 	}
 	if !strings.Contains(timeline, `class="event machine" data-type="opened"`) || !strings.Contains(timeline, "machine: automated_client") {
 		t.Errorf("the scanner's open is not greyed as a machine with its reason:\n%s", timeline)
 	}
-	if !strings.Contains(ladder, "level 5") {
-		t.Errorf("strongest evidence %q, want level 5 (the person's click; the machine open does not count)", ladder)
+	if !strings.Contains(ladder, "level 6") {
+		t.Errorf("strongest evidence %q, want level 6 (Jane Doe confirmed receipt)", ladder)
 	}
-	for _, want := range []string{`class="rung l2 reached"`, `class="rung l3"`, `class="rung l4"`, `class="rung l5 reached"`, `class="rung l6"`} {
+	for _, want := range []string{`class="rung l2 reached"`, `class="rung l3"`, `class="rung l4"`, `class="rung l5 reached"`, `class="rung l6 reached"`} {
 		if !strings.Contains(rungs, want) {
 			t.Errorf("ladder lacks %s (only recorded levels count, machine hits do not):\n%s", want, rungs)
 		}
@@ -255,10 +279,17 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 		t.Errorf("the timeline lacks the disputed and dispute_resolved events")
 	}
 
+	shot := read(t, ctx, chromedp.FullScreenshot(100))
+
+	// Jane Doe engaged: the invoice has left the worklist.
+	steps(t, ctx, "back to the worklist", chromedp.Click(css("a.brand")), chromedp.WaitVisible(css("h1")))
+	if home := read(t, ctx, chromedp.Text(css("main"))); strings.Contains(home, "INV-2026-0777") {
+		t.Errorf("the worklist still lists an invoice a person confirmed:\n%s", home)
+	}
+
 	if err := os.MkdirAll(artefactDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	shot := read(t, ctx, chromedp.FullScreenshot(100))
 	shotPath := filepath.Join(artefactDir, "collector-invoice.png")
 	if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
 		t.Fatal(err)
