@@ -21,7 +21,7 @@ FUZZTIME ?= 30s
 # pinned); bump it by hand.
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: help build run test test-short lint fmt bench fuzz services-up services-down services-status clean
+.PHONY: bench-proof help build run test test-short lint fmt bench fuzz services-up services-down services-status clean
 
 help: ## List the targets
 	@echo 'Usage: make TARGET'
@@ -60,6 +60,10 @@ fmt: ## Format all Go files with gofmt
 bench: ## Start services and run all benchmarks
 	@$(LOCAL)/services.sh up
 	@$(TEST_ENV); $(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-proof: ## Seed 1M invoices / 10M events in schema bench_proof (once; ~10 min, ~6 GB) and benchmark GET /v1/invoices/{id}/proof
+	@$(LOCAL)/services.sh up
+	@$(TEST_ENV); INVOICEGW_BENCH_PROOF=1 $(GO) test -run '^$$' -bench BenchmarkProofLookup -benchtime 5000x -timeout 3h ./cmd/invoicegw/
 
 fuzz: ## Run each Fuzz target for FUZZTIME (default 30s)
 	@$(LOCAL)/services.sh up

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/mail"
@@ -56,11 +55,12 @@ type InvoiceSummary struct {
 // Artefact is a stored piece of evidence of one invoice: the PDF, the e-mail as
 // sent, attachments, DSNs. It is found through the event that recorded it.
 type Artefact struct {
-	Name   string
-	Key    string
-	SHA256 string
-	Size   int64
-	Event  EventType
+	Name        string
+	Key         string
+	SHA256      string
+	Size        int64
+	Event       EventType
+	ContentType string // empty when unknown
 }
 
 // CollectorStore is what the collector workspace needs from storage.
@@ -428,58 +428,30 @@ func (c *Collector) ResolveDispute(ctx context.Context, s CollectorSession, invo
 	return c.disputes.Resolve(ctx, s.TenantID, disputeID, ResolveInput{Outcome: outcome, Note: note, ResolvedBy: s.Email})
 }
 
-// ArtefactsOf lists the stored evidence of an invoice: its PDF, and every object an
-// event recorded with an archive key and a SHA-256 ("key"/"archive_key" and
-// "sha256" in the detail, or an "artefacts" or "attachments" list of such objects). Reading the
-// events rather than a fixed list picks up what later features archive (the e-mail
-// as sent, DSNs, provider payloads, dispute attachments) without changes here.
+// ArtefactsOf lists the stored evidence of an invoice: its PDF, and every object its
+// events reference under the proof bundle's convention (an object in the detail with
+// "key" and "sha256", or a "<name>_key"/"<name>_sha256" pair; see artefactsOf). Reading
+// the events rather than a fixed list picks up what later features archive (the
+// e-mail as sent, DSNs, provider payloads, dispute attachments) without changes here,
+// and the workspace offers exactly the files the bundle carries.
 func ArtefactsOf(r *Record, evs []Event) []Artefact {
 	var out []Artefact
 	seen := map[string]bool{}
 	add := func(a Artefact) {
-		if a.Key == "" || len(a.SHA256) != 64 || seen[a.SHA256] {
+		if a.Key == "" || seen[a.SHA256] {
 			return
-		}
-		if a.Name == "" {
-			a.Name = path.Base(a.Key)
 		}
 		seen[a.SHA256] = true
 		out = append(out, a)
 	}
 	if r.PDF != nil {
-		add(Artefact{Name: PDFFilename(r.Invoice.Number), Key: r.PDF.Key, SHA256: r.PDF.SHA256, Size: r.PDF.Size, Event: EventArchived})
-	}
-	type ref struct {
-		Key        string `json:"key"`
-		ArchiveKey string `json:"archive_key"`
-		SHA256     string `json:"sha256"`
-		Size       int64  `json:"size"`
-		Name       string `json:"name"`
-		Filename   string `json:"filename"`
-	}
-	toArtefact := func(x ref, t EventType) Artefact {
-		key := x.ArchiveKey
-		if key == "" {
-			key = x.Key
-		}
-		name := x.Filename
-		if name == "" {
-			name = x.Name
-		}
-		return Artefact{Name: name, Key: key, SHA256: strings.ToLower(x.SHA256), Size: x.Size, Event: t}
+		add(Artefact{Name: PDFFilename(r.Invoice.Number), Key: r.PDF.Key, SHA256: r.PDF.SHA256, Size: r.PDF.Size,
+			Event: EventArchived, ContentType: "application/pdf"})
 	}
 	for _, e := range evs {
-		var d struct {
-			ref
-			Artefacts   []ref `json:"artefacts"`
-			Attachments []ref `json:"attachments"`
-		}
-		if json.Unmarshal(e.Detail, &d) != nil {
-			continue
-		}
-		add(toArtefact(d.ref, e.Type))
-		for _, x := range append(d.Artefacts, d.Attachments...) {
-			add(toArtefact(x, e.Type))
+		for _, a := range artefactsOf(e) {
+			add(Artefact{Name: path.Base(a.ArchiveKey), Key: a.ArchiveKey, SHA256: a.SHA256, Size: a.Size,
+				Event: e.Type, ContentType: a.ContentType})
 		}
 	}
 	return out

@@ -47,8 +47,8 @@ func TestArtefactsOfReadsEventDetails(t *testing.T) {
 	r := &Record{Invoice: Invoice{Number: "INV-1"}, PDF: &Object{Key: "inv/1.pdf", SHA256: sha("a"), Size: 10}}
 	evs := []Event{
 		{Type: EventArchived, Detail: detail(map[string]any{"key": "inv/1.pdf", "sha256": sha("a"), "size": 10})},
-		{Type: EventSent, Detail: detail(map[string]any{"archive_key": "inv/1/message.eml", "sha256": sha("b")})},
-		{Type: EventBounced, Detail: detail(map[string]any{"artefacts": []map[string]any{{"key": "inv/1/dsn.eml", "sha256": sha("c"), "filename": "dsn.eml"}}})},
+		{Type: EventSent, Detail: detail(map[string]any{"message_key": "inv/1/message.eml", "message_sha256": sha("b")})},
+		{Type: EventBounced, Detail: detail(map[string]any{"dsn": map[string]any{"key": "inv/1/dsn.eml", "sha256": sha("c")}})},
 		{Type: EventOpened, Detail: detail(map[string]any{"classification": "machine"})},
 		{Type: EventSent, Detail: detail(map[string]any{"key": "x", "sha256": "short"})},
 		{Type: EventSent, Detail: json.RawMessage(`"not an object"`)},

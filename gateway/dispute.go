@@ -411,3 +411,6 @@ func decodeStrict(body []byte, v any) error {
 	}
 	return nil
 }
+
+// The hosted page's "Raise a query" lands here as a dispute from the recipient.
+var _ QueryRecorder = (*Disputes)(nil)

@@ -26,7 +26,8 @@ const (
 	EventComplained     EventType = "complained"
 	EventUnknownOutcome EventType = "unknown_outcome"
 
-	// A customer's query about the invoice and its resolution (see Disputes). They
+	// A customer's query about the invoice (raised by the recipient on the hosted
+	// page, by a collector or through the API; see Disputes) and its resolution. They
 	// prove nothing about delivery, so they have no level.
 	EventDisputed        EventType = "disputed"
 	EventDisputeResolved EventType = "dispute_resolved"

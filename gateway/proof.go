@@ -23,10 +23,24 @@ type ProofStore interface {
 	ChainEvents(ctx context.Context, invoiceID string) ([]Event, error)
 	// Disputes returns an invoice's disputes, newest first. Errors: KindNotFound, KindUnavailable.
 	Disputes(ctx context.Context, tenantID, invoiceID string) ([]Dispute, error)
+	// HitCounts returns how often each delivery of the invoice was hit, per event type
+	// and classification, from the raw tracking hits still kept (only the first hit
+	// of each kind and class becomes an evidence event). Errors: KindUnavailable.
+	HitCounts(ctx context.Context, invoiceID string) ([]HitCount, error)
 	// CheckpointProof returns the latest signed checkpoint that recorded the
 	// invoice's chain head, with its inclusion proof; nil when no checkpoint has
 	// covered the invoice yet. Errors: KindUnavailable.
 	CheckpointProof(ctx context.Context, invoiceID string) (*evidence.CheckpointProof, error)
+}
+
+// HitCount is how often a delivery's tracked URLs were hit, per kind and class.
+type HitCount struct {
+	DeliveryID     string    `json:"delivery_id"`
+	EventType      EventType `json:"event_type"`
+	Classification string    `json:"classification"`
+	Count          int       `json:"count"`
+	First          time.Time `json:"first"`
+	Last           time.Time `json:"last"`
 }
 
 // CertificateRenderer prints the delivery certificate of a bundle. Implemented by render.
@@ -84,6 +98,9 @@ type Proof struct {
 	Chain      ProofChain       `json:"chain"`
 	Disputes   []Dispute        `json:"disputes"`
 	Levels     []LevelMeaning   `json:"levels"`
+	// Activity counts every tracked hit still kept (raw hits expire with the
+	// tenant's retention; the first of each kind and class is in the timeline for good).
+	Activity []HitCount `json:"activity"`
 
 	record *Record
 	events []Event
@@ -192,19 +209,27 @@ func (p *Proofs) Proof(ctx context.Context, tenantID, id string) (*Proof, error)
 	if err != nil {
 		return nil, err
 	}
-	return BuildProof(r, events, disputes), nil
+	hits, err := p.store.HitCounts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return BuildProof(r, events, disputes, hits), nil
 }
 
 // BuildProof derives the proof view from an invoice, its events in chain order and
-// its disputes. It is pure, so that the collector workspace can use it too.
-func BuildProof(r *Record, events []Event, disputes []Dispute) *Proof {
+// its disputes and hit counts. It is pure, so that the collector workspace can use
+// it too.
+func BuildProof(r *Record, events []Event, disputes []Dispute, hits []HitCount) *Proof {
 	inv := r.Invoice
 	pr := &Proof{
 		InvoiceID: r.ID, Number: inv.Number, Status: r.Status, Customer: inv.Customer.Name, Currency: inv.Currency,
 		Total: r.Totals.Total, AmountDue: r.Totals.AmountDue,
 		IssueDate: inv.IssueDate.Format(time.DateOnly), DueDate: inv.DueDate.Format(time.DateOnly),
 		Recipients: []ProofRecipient{}, Timeline: []ProofEvent{}, Artefacts: []ProofArtefact{},
-		Disputes: disputes, Levels: Levels, record: r, events: events,
+		Disputes: disputes, Levels: Levels, Activity: hits, record: r, events: events,
+	}
+	if pr.Activity == nil {
+		pr.Activity = []HitCount{}
 	}
 	if pr.Disputes == nil {
 		pr.Disputes = []Dispute{}
@@ -215,7 +240,7 @@ func BuildProof(r *Record, events []Event, disputes []Dispute) *Proof {
 	}
 	pr.Chain = checkChain(r.ID, events)
 	for _, d := range r.Deliveries {
-		pr.Recipients = append(pr.Recipients, recipientProof(d, pr.Timeline))
+		pr.Recipients = append(pr.Recipients, recipientProof(d, pr.Timeline, hits))
 	}
 	pr.Summary = summary(pr)
 	return pr
@@ -322,15 +347,20 @@ func newArtefact(e Event, key, sum string, m map[string]any, kind string) ProofA
 	if a.ContentType == "" {
 		a.ContentType = contentTypeOf(base)
 	}
-	if kind == "" {
+	if kind == "" || kind == "raw" {
+		src := str(detailMap(e.Detail), "source")
 		switch ext := path.Ext(base); {
 		case e.Type == EventDisputed:
 			kind = "dispute_attachment"
 		case ext == ".pdf" && (e.Type == EventArchived || e.Type == EventRendered):
 			kind = "invoice_pdf"
-		case ext == ".eml":
+		case ext == ".eml" && (e.Type == EventArchived || e.Type == EventSent):
 			kind = "message"
-		case e.Type == EventBounced || e.Type == EventDelivered || e.Type == EventDelayed:
+		case src == "dsn" || src == "mdn" || src == "smtp":
+			kind = "dsn" // a delivery status or disposition notification as received
+		case src != "" && src != "direct":
+			kind = "provider_payload" // an e-mail provider's webhook body
+		case e.Type == EventBounced || e.Type == EventDelivered || e.Type == EventDelayed || e.Type == "read_receipt":
 			kind = "dsn"
 		default:
 			kind = "artefact"
@@ -358,7 +388,7 @@ func contentTypeOf(name string) string {
 	return "application/octet-stream"
 }
 
-func recipientProof(d Delivery, timeline []ProofEvent) ProofRecipient {
+func recipientProof(d Delivery, timeline []ProofEvent, hits []HitCount) ProofRecipient {
 	rp := ProofRecipient{DeliveryID: d.ID, Name: d.Recipient.Name, Email: d.Recipient.Email, Status: d.Status, HighestLevel: NoLevel}
 	for _, e := range timeline {
 		if e.DeliveryID != "" && e.DeliveryID != d.ID || !e.Counts {
@@ -368,25 +398,26 @@ func recipientProof(d Delivery, timeline []ProofEvent) ProofRecipient {
 			rp.HighestLevel, rp.HighestEvent, rp.HighestAt = e.Level, e.Type, e.At
 		}
 	}
-	rp.Summary = recipientSentence(d, timeline)
+	rp.Summary = recipientSentence(d, timeline, hits)
 	return rp
 }
 
 // FormatTime is how proofs print a moment: to the second, in UTC, said so.
 func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") + " UTC" }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
+// times says how often, the way a person would read it aloud.
+func times(n int) string {
+	switch n {
+	case 1:
 		return "once"
-	}
-	if one == "" {
-		return fmt.Sprintf("%d %s", n, many)
+	case 2:
+		return "twice"
 	}
 	return fmt.Sprintf("%d times", n)
 }
 
 // recipientSentence tells one recipient's story, strongest facts included.
-func recipientSentence(d Delivery, timeline []ProofEvent) string {
+func recipientSentence(d Delivery, timeline []ProofEvent, hits []HitCount) string {
 	var parts []string
 	var mine []ProofEvent
 	for _, e := range timeline {
@@ -409,14 +440,16 @@ func recipientSentence(d Delivery, timeline []ProofEvent) string {
 		return ""
 	}
 	if e, m, ok := first(EventDelivered); ok {
-		where := str(m, "mx", "remote_mta", "host", "mta", "server")
+		where := str(m, "mx_host", "mx", "remote_mta", "host", "mta", "server")
 		if where == "" {
 			where = "the mail server of " + d.Recipient.Email
 		}
 		how := ""
-		if src := str(m, "source"); src == "dsn" {
+		switch src := str(m, "source"); src {
+		case "", "direct", "mx", "smtp":
+		case "dsn":
 			how = " (delivery status notification)"
-		} else if src != "" && src != "mx" && src != "smtp" {
+		default:
 			how = " (" + src + " delivery event)"
 		}
 		parts = append(parts, fmt.Sprintf("delivered to %s at %s%s%s", where, FormatTime(e.At), reply(m), how))
@@ -432,6 +465,7 @@ func recipientSentence(d Delivery, timeline []ProofEvent) string {
 			parts = append(parts, fmt.Sprintf("%s at %s%s", strings.ReplaceAll(string(t), "_", " "), FormatTime(e.At), why))
 		}
 	}
+	// Raw hit counts when kept, else the events (which hold the first of each class).
 	count := func(t EventType) (person, machine int) {
 		for _, e := range mine {
 			if e.Type == t {
@@ -442,7 +476,17 @@ func recipientSentence(d Delivery, timeline []ProofEvent) string {
 				}
 			}
 		}
-		return
+		var hp, hm int
+		for _, h := range hits {
+			if h.DeliveryID == d.ID && h.EventType == t {
+				if h.Classification == "machine" {
+					hm += h.Count
+				} else {
+					hp += h.Count
+				}
+			}
+		}
+		return max(person, hp), max(machine, hm)
 	}
 	for _, c := range []struct {
 		t    EventType
@@ -451,9 +495,9 @@ func recipientSentence(d Delivery, timeline []ProofEvent) string {
 		person, machine := count(c.t)
 		switch {
 		case person > 0 && machine > 0:
-			parts = append(parts, fmt.Sprintf("%s %s (%s by machines, not counted)", c.verb, plural(person, "x", ""), plural(machine, "", "more")))
+			parts = append(parts, fmt.Sprintf("%s %s (and %s by machines such as privacy proxies or scanners, not counted)", c.verb, times(person), times(machine)))
 		case person > 0:
-			parts = append(parts, fmt.Sprintf("%s %s", c.verb, plural(person, "x", "")))
+			parts = append(parts, fmt.Sprintf("%s %s", c.verb, times(person)))
 		case machine > 0:
 			parts = append(parts, fmt.Sprintf("%s fetched by machines only (%d, not counted as a person)", strings.TrimSuffix(strings.TrimSuffix(c.verb, " by a person"), " opened"), machine))
 		}

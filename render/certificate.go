@@ -2,7 +2,6 @@ package render
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/johnfercher/maroto/v2"
 	"github.com/johnfercher/maroto/v2/pkg/components/col"
@@ -104,8 +103,10 @@ func (r *Renderer) RenderCertificate(c gateway.Certificate) ([]byte, error) {
 			st = smallGrey
 			who = "machine, not counted"
 		}
-		if e.Reason != "" {
-			who = strings.TrimSpace(who + ": " + e.Reason)
+		if e.Reason != "" && who != "" {
+			who += ": " + e.Reason
+		} else if e.Reason != "" {
+			who = e.Reason
 		}
 		level := "-"
 		if e.Level >= 0 {

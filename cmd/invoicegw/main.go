@@ -42,6 +42,8 @@ Usage:
   invoicegw keys generate | public     create the Ed25519 signing key; print its public key
   invoicegw verify proof.zip [--key PUBLIC_KEY]
                                        check an evidence bundle offline; exits 1 naming what was altered
+  invoicegw bench-seed [--schema bench_proof] [--invoices N] [--events-per-invoice M]
+                                       fill a dedicated schema for the proof benchmark (skipped when already filled)
 
 Configuration comes from INVOICEGW_* environment variables; see README.md.
 `
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysCmd(args[1:], getenv, stdout, stderr)
 	case "verify":
 		return verifyCmd(args[1:], stdout, stderr)
+	case "bench-seed":
+		return benchSeed(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

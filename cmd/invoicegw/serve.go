@@ -118,7 +118,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	tracker := gateway.NewTracker(gateway.TrackerDeps{
 		Tokens: tokens, Store: db, Links: db, Settings: db, Hits: hits, Events: db,
-		Queries: gateway.EventQueries{Events: db, Now: time.Now}, Archive: s3, Classifier: classifier,
+		Queries: proofDeps.Disputes, Archive: s3, Classifier: classifier,
 		CSRFKey: pageKey, Now: time.Now, Log: log,
 	})
 	handler := httpapi.NewServer(httpapi.Deps{

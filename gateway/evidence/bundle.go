@@ -55,8 +55,8 @@ func WriteBundle(w io.Writer, m *Manifest, members []Member) error {
 
 // Limits on what the verifier reads, so that a hostile ZIP cannot exhaust memory.
 const (
-	maxMemberSize = 256 << 20
-	maxTotalSize  = 1 << 30
+	maxMemberSize = 64 << 20
+	maxTotalSize  = 256 << 20
 	maxMembers    = 10000
 )
 

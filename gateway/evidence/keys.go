@@ -9,10 +9,14 @@ import (
 	"strings"
 )
 
-// Keys are written as "ed25519:" followed by standard base64: the private key's
-// 32-byte seed, or the 32-byte public key. The prefix keeps a public key from being
-// pasted where a private one belongs unnoticed, and leaves room for other algorithms.
-const keyPrefix = "ed25519:"
+// Keys are written as a prefix followed by standard base64: "ed25519:" and the
+// 32-byte public key, or "ed25519-private:" and the private key's 32-byte seed. Both
+// are 32 bytes, so only the prefix keeps one from being pasted where the other
+// belongs unnoticed; it also leaves room for other algorithms.
+const (
+	keyPrefix     = "ed25519:"
+	privatePrefix = "ed25519-private:"
+)
 
 // GenerateKey returns a new private key (for INVOICEGW_SIGNING_KEY) and its public key.
 func GenerateKey() (private, public string, err error) {
@@ -20,12 +24,12 @@ func GenerateKey() (private, public string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("generate ed25519 key: %w", err)
 	}
-	return keyPrefix + base64.StdEncoding.EncodeToString(priv.Seed()), FormatPublicKey(pub), nil
+	return privatePrefix + base64.StdEncoding.EncodeToString(priv.Seed()), FormatPublicKey(pub), nil
 }
 
 // ParsePrivateKey reads a key printed by GenerateKey.
 func ParsePrivateKey(s string) (ed25519.PrivateKey, error) {
-	b, err := decodeKey(s)
+	b, err := decodeKey(s, privatePrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +41,7 @@ func ParsePrivateKey(s string) (ed25519.PrivateKey, error) {
 
 // ParsePublicKey reads a public key as FormatPublicKey writes it.
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
-	b, err := decodeKey(s)
+	b, err := decodeKey(s, keyPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -47,10 +51,10 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
-func decodeKey(s string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(s), keyPrefix)
+func decodeKey(s, prefix string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(s), prefix)
 	if !ok {
-		return nil, errors.New(`want a key of the form "ed25519:<base64>"`)
+		return nil, fmt.Errorf("want a key of the form %q", prefix+"<base64>")
 	}
 	b, err := base64.StdEncoding.DecodeString(rest)
 	if err != nil {

@@ -421,14 +421,9 @@ func (h *collectorHandlers) artefact(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ct := "application/octet-stream"
-	switch strings.ToLower(path.Ext(a.Name)) {
-	case ".pdf":
-		ct = "application/pdf"
-	case ".eml":
-		ct = "message/rfc822"
-	case ".json":
-		ct = "application/json"
+	ct := a.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
 	}
 	return download(c, a.Name, ct, a.SHA256, data)
 }

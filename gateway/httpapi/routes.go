@@ -29,11 +29,11 @@ func addRoutes(e *echo.Echo, d Deps) {
 	api.GET("/invoices/:id", h.getInvoice)
 	api.GET("/invoices/:id/events", h.invoiceEvents)
 	api.GET("/invoices/:id/pdf", h.invoicePDF)
-
-	// Collectors: HTML workspace, session cookies (collector.go).
-	addCollectorRoutes(e, d)
-	addProofRoutes(e, api, h)
 	api.GET("/settings/tracking", h.getTrackingSettings)
 	api.PUT("/settings/tracking", h.putTrackingSettings, requireJSON)
 	api.POST("/deliveries/:id/revoke-links", h.revokeLinks)
+	addProofRoutes(e, api, h)
+
+	// Collectors: HTML workspace, session cookies (collector.go).
+	addCollectorRoutes(e, d)
 }

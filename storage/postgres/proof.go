@@ -43,6 +43,25 @@ func (db *DB) ChainEvents(ctx context.Context, invoiceID string) ([]gateway.Even
 	return evs, dbError(err, "events")
 }
 
+// HitCounts implements gateway.ProofStore.
+func (db *DB) HitCounts(ctx context.Context, invoiceID string) ([]gateway.HitCount, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT h.delivery_id, h.event_type, h.classification, count(*), min(h.at), max(h.at)
+		FROM deliveries d JOIN tracking_hits h ON h.delivery_id = d.id
+		WHERE d.invoice_id = $1
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, invoiceID)
+	if err != nil {
+		return nil, dbError(err, "tracking hits")
+	}
+	hs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.HitCount, error) {
+		var h gateway.HitCount
+		err := row.Scan(&h.DeliveryID, &h.EventType, &h.Classification, &h.Count, &h.First, &h.Last)
+		h.First, h.Last = h.First.UTC(), h.Last.UTC()
+		return h, err
+	})
+	return hs, dbError(err, "tracking hits")
+}
+
 // CreateDispute implements gateway.DisputeStore.
 func (db *DB) CreateDispute(ctx context.Context, d *gateway.Dispute, ev gateway.Event) error {
 	files, err := json.Marshal(d.Attachments)
