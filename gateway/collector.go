@@ -72,8 +72,9 @@ type CollectorStore interface {
 	CollectorUserByEmail(ctx context.Context, email string) (CollectorUser, error)
 	// CreateCollectorSession stores a new session under idHash and, in the same
 	// transaction, deletes the session under replaces (if any), so a browser never
-	// holds two. Errors: KindUnavailable.
-	CreateCollectorSession(ctx context.Context, idHash []byte, s CollectorSession, replaces []byte) error
+	// holds two, and the user's sessions last seen before idleSince or created before
+	// createdSince, so ended sessions do not pile up. Errors: KindUnavailable.
+	CreateCollectorSession(ctx context.Context, idHash []byte, s CollectorSession, replaces []byte, idleSince, createdSince time.Time) error
 	// TouchCollectorSession returns the session under idHash when it was last seen
 	// after idleSince and created after createdSince, and marks it seen at now.
 	// Errors: KindNotFound (unknown or expired), KindUnavailable.
@@ -251,7 +252,7 @@ func (c *Collector) Login(ctx context.Context, email, password, ip, previousID s
 	if previousID != "" {
 		replaces = hashToken(previousID)
 	}
-	if err := c.store.CreateCollectorSession(ctx, hashToken(id), s, replaces); err != nil {
+	if err := c.store.CreateCollectorSession(ctx, hashToken(id), s, replaces, now.Add(-c.cfg.IdleTimeout), now.Add(-c.cfg.MaxAge)); err != nil {
 		return "", CollectorSession{}, err
 	}
 	c.log.InfoContext(ctx, "collector signed in", "user_id", u.ID, "tenant_id", u.TenantID)

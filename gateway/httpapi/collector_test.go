@@ -28,6 +28,7 @@ import (
 	"github.com/invoicegw/invoicegw/storage/postgres"
 	"github.com/invoicegw/invoicegw/storage/postgres/pgtest"
 	"github.com/invoicegw/invoicegw/templates"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // clock is a settable time source, so that session expiry is tested without waiting.
@@ -53,6 +54,7 @@ type workspace struct {
 	clock *clock
 	store *postgres.DB
 	coll  *gateway.Collector
+	pool  *pgxpool.Pool
 }
 
 const password = "correct horse battery staple"
@@ -92,7 +94,7 @@ func newWorkspace(t *testing.T, publicURL string) *workspace {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &workspace{t: t, db: db, arch: arch, clock: clk, store: db, coll: coll}
+	w := &workspace{t: t, db: db, arch: arch, clock: clk, store: db, coll: coll, pool: pool}
 	w.srv = httptest.NewServer(nil)
 	if publicURL == "" {
 		publicURL = w.srv.URL
@@ -416,6 +418,20 @@ func TestCollectorRefusesSessionFixation(t *testing.T) {
 			t.Errorf("after 12.5 h of use: status %d, want 303 to sign-in", got.status)
 		}
 	})
+	t.Run("signing in clears the user's ended sessions", func(t *testing.T) {
+		left := w.browser()
+		left.mustLogin(email)
+		w.clock.Add(time.Hour) // the left browser's session ends unused
+		w.browser().mustLogin(email)
+		var n int
+		if err := w.pool.QueryRow(context.Background(), `
+			SELECT count(*) FROM collector_sessions s JOIN collector_users u ON u.id = s.user_id WHERE u.email = $1`, email).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("%d sessions stored, want only the live one", n)
+		}
+	})
 }
 
 func TestCollectorRefusesMissingAndForgedCSRF(t *testing.T) {
@@ -614,4 +630,54 @@ func TestCollectorArtefactHashIsChecked(t *testing.T) {
 			t.Errorf("altered artefact %s: status %d, want 500 without its bytes", path, got.status)
 		}
 	}
+}
+
+func TestCollectorDisputeForms(t *testing.T) {
+	w := newWorkspace(t, "")
+	ten, email := w.tenant("Acme Supplies")
+	inv := w.invoice(ten, "A-0001", "Globex Ltd", "ap@globex.test", "2026-10-01", "100.00")
+	b := w.browser()
+	b.mustLogin(email)
+	base := "/c/invoices/" + inv.ID
+	token := csrfOf(t, b.get(base))
+
+	t.Run("refuses an unknown reason with the allowed ones named, and records nothing", func(t *testing.T) {
+		got := b.post(base+"/disputes", url.Values{"csrf": {token}, "reason": {"bored"}})
+		if got.status != http.StatusUnprocessableEntity || !strings.Contains(got.body, "reason must be one of not_received") {
+			t.Errorf("status %d, want 422 naming the reasons\n%s", got.status, got.body)
+		}
+		if strings.Contains(b.get(base).body, `class="dispute`) {
+			t.Errorf("a refused dispute was recorded")
+		}
+	})
+	var dsp string
+	t.Run("raises a dispute and shows it open", func(t *testing.T) {
+		got := b.post(base+"/disputes", url.Values{"csrf": {token}, "reason": {"wrong_amount"}, "note": {"VAT rate wrong"}})
+		if got.status != http.StatusSeeOther || got.header.Get("Location") != base+"?notice=dispute-raised#disputes-h" {
+			t.Fatalf("status %d location %q, want 303 back to the invoice", got.status, got.header.Get("Location"))
+		}
+		page := b.get(base + "?notice=dispute-raised")
+		m := regexp.MustCompile(`/disputes/(dsp_[0-9a-z]+)/resolve`).FindStringSubmatch(page.body)
+		if m == nil || !strings.Contains(page.body, "Wrong amount") || !strings.Contains(page.body, "The dispute was recorded.") {
+			t.Fatalf("the page does not show the open dispute:\n%s", page.body)
+		}
+		dsp = m[1]
+	})
+	resolve := base + "/disputes/" + dsp + "/resolve"
+	t.Run("refuses a resolution without an outcome", func(t *testing.T) {
+		if got := b.post(resolve, url.Values{"csrf": {token}}); got.status != http.StatusUnprocessableEntity || !strings.Contains(got.body, "outcome must be one of") {
+			t.Errorf("status %d, want 422 naming the outcomes", got.status)
+		}
+	})
+	t.Run("resolves it once", func(t *testing.T) {
+		if got := b.post(resolve, url.Values{"csrf": {token}, "outcome": {"corrected"}, "note": {"credit note CN-7"}}); got.status != http.StatusSeeOther {
+			t.Fatalf("status %d, want 303", got.status)
+		}
+		if page := b.get(base); !strings.Contains(page.body, "Corrected (credit note or new invoice)") || strings.Contains(page.body, `class="dispute open"`) {
+			t.Errorf("the page does not show the resolution")
+		}
+		if got := b.post(resolve, url.Values{"csrf": {token}, "outcome": {"other"}}); got.status != http.StatusUnprocessableEntity || !strings.Contains(got.body, "already resolved") {
+			t.Errorf("second resolution: status %d, want 422 saying it is already resolved", got.status)
+		}
+	})
 }

@@ -38,13 +38,19 @@ func (db *DB) CollectorUserByEmail(ctx context.Context, email string) (gateway.C
 	return u, dbError(err, "collector user")
 }
 
-// CreateCollectorSession stores a session and drops the one it replaces.
-func (db *DB) CreateCollectorSession(ctx context.Context, idHash []byte, s gateway.CollectorSession, replaces []byte) error {
+// CreateCollectorSession stores a session and drops the one it replaces and the
+// user's ended ones.
+func (db *DB) CreateCollectorSession(ctx context.Context, idHash []byte, s gateway.CollectorSession, replaces []byte, idleSince, createdSince time.Time) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if replaces != nil {
 			if _, err := tx.Exec(ctx, `DELETE FROM collector_sessions WHERE id_hash = $1`, replaces); err != nil {
 				return err
 			}
+		}
+		if _, err := tx.Exec(ctx, `
+			DELETE FROM collector_sessions WHERE user_id = $1 AND (last_seen_at <= $2 OR created_at <= $3)`,
+			s.UserID, idleSince, createdSince); err != nil {
+			return err
 		}
 		_, err := tx.Exec(ctx, `
 			INSERT INTO collector_sessions (id_hash, user_id, tenant_id, csrf_token, created_at, last_seen_at)
