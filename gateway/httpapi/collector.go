@@ -64,23 +64,19 @@ type signedIn struct {
 // works without JavaScript, and answers another tenant's invoice exactly like a
 // missing one: 404.
 func addCollectorRoutes(e *echo.Echo, d Deps) {
-	if d.Collector.Collector == nil {
-		return
-	}
 	u, _ := url.Parse(d.Collector.PublicURL)
 	h := &collectorHandlers{CollectorDeps: d.Collector, log: d.Log, secure: u != nil && u.Scheme == "https"}
-	if u != nil {
+	if u != nil && u.Host != "" {
 		h.origin = u.Scheme + "://" + u.Host
 	}
-	e.GET("/c/static/collector.css", h.css)
+	e.GET("/c/static/collector.css", h.css, h.enabled)
 
-	open := e.Group("/c", h.headers, h.sameOrigin)
+	open := e.Group("/c", h.enabled, h.headers, h.sameOrigin)
 	open.GET("/login", h.wrap(h.loginForm))
 	open.POST("/login", h.wrap(h.login))
 
-	c := e.Group("/c", h.headers, h.sameOrigin, h.requireSession)
+	c := e.Group("/c", h.enabled, h.headers, h.sameOrigin, h.requireSession)
 	c.GET("", h.wrap(h.worklist))
-	c.GET("/", h.wrap(h.worklist))
 	c.POST("/logout", h.wrap(h.logout), h.requireCSRF)
 	c.GET("/search", h.wrap(h.search))
 	c.GET("/invoices/:id", h.wrap(h.invoice))
@@ -89,7 +85,23 @@ func addCollectorRoutes(e *echo.Echo, d Deps) {
 	c.GET("/invoices/:id/proof.zip", h.wrap(h.bundle))
 	c.POST("/invoices/:id/disputes", h.wrap(h.raiseDispute), h.requireCSRF)
 	c.POST("/invoices/:id/disputes/:dispute/resolve", h.wrap(h.resolveDispute), h.requireCSRF)
-	c.Any("/*", h.wrap(func(echo.Context) error { return gateway.Errorf(gateway.KindNotFound, "page not found") }))
+	c.RouteNotFound("/*", h.wrap(func(c echo.Context) error {
+		if c.Request().URL.Path == "/c/" {
+			return c.Redirect(http.StatusSeeOther, "/c")
+		}
+		return gateway.Errorf(gateway.KindNotFound, "page not found")
+	}))
+}
+
+// enabled answers 404 while the workspace is not wired (Deps.Collector unset): the
+// routes exist either way, so the route table and the OpenAPI document agree.
+func (h *collectorHandlers) enabled(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if h.Collector == nil || h.Pages == nil {
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
 }
 
 func (h *collectorHandlers) cookie(name string) string {

@@ -1,6 +1,16 @@
 package httpapi
 
-import "testing"
+import (
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"gopkg.in/yaml.v3"
+)
 
 func TestSafeNextStaysInsideTheWorkspace(t *testing.T) {
 	cases := []struct{ name, next, want string }{
@@ -21,5 +31,45 @@ func TestSafeNextStaysInsideTheWorkspace(t *testing.T) {
 				t.Errorf("safeNext(%q) = %q, want %q", c.next, got, c.want)
 			}
 		})
+	}
+}
+
+// TestCollectorRoutesAreDocumented keeps 70-collector.yaml and the /c routes in step,
+// whether or not the workspace is wired.
+func TestCollectorRoutesAreDocumented(t *testing.T) {
+	raw, err := os.ReadFile("openapi/70-collector.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frag struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(raw, &frag); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for p, item := range frag.Paths {
+		for m := range item {
+			documented[strings.ToUpper(m)+" "+p] = true
+		}
+	}
+	e := NewServer(Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), BodyLimit: "1M"}).(*echo.Echo)
+	routed := map[string]bool{}
+	for _, r := range e.Routes() {
+		if r.Method == echo.RouteNotFound || !strings.HasPrefix(r.Path, "/c") {
+			continue
+		}
+		p := regexp.MustCompile(`:([a-z0-9_]+)`).ReplaceAllString(r.Path, "{$1}")
+		routed[r.Method+" "+p] = true
+	}
+	for k := range routed {
+		if !documented[k] {
+			t.Errorf("route %s is not in 70-collector.yaml", k)
+		}
+	}
+	for k := range documented {
+		if !routed[k] {
+			t.Errorf("70-collector.yaml documents %s, which no route serves", k)
+		}
 	}
 }
