@@ -21,7 +21,7 @@ FUZZTIME ?= 30s
 # pinned); bump it by hand.
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: bench-proof help build run test test-short lint fmt bench fuzz services-up services-down services-status clean
+.PHONY: bench-proof help build run test test-short lint fmt bench bench-pixel fuzz services-up services-down services-status clean
 
 help: ## List the targets
 	@echo 'Usage: make TARGET'
@@ -60,6 +60,7 @@ fmt: ## Format all Go files with gofmt
 bench: ## Start services and run all benchmarks
 	@$(LOCAL)/services.sh up
 	@$(TEST_ENV); $(GO) test -run '^$$' -bench . -benchmem ./...
+	@$(MAKE) bench-pixel
 
 bench-proof: ## Seed 1M invoices / 10M events in schema bench_proof (once; ~10 min, ~6 GB) and benchmark GET /v1/invoices/{id}/proof
 	@$(LOCAL)/services.sh up
@@ -80,3 +81,7 @@ services-status: ## Show which local services answer
 
 clean: services-down ## Stop local services, remove bin/invoicegw and tmp/ (keeps bin/minio, bin/staticcheck)
 	rm -rf bin/invoicegw tmp
+
+bench-pixel: ## Pixel load benchmark: wrk against the gateway and a bare net/http handler (needs wrk)
+	@$(LOCAL)/services.sh up
+	@$(TEST_ENV); INVOICEGW_PIXEL_BENCH=1 $(GO) test -count=1 -run '^TestPixelBenchmark$$' -v ./cmd/invoicegw/ | grep -v '^        {'

@@ -48,7 +48,7 @@ func (t EventType) Level() int {
 		return 2
 	case EventDelivered:
 		return 3
-	case EventOpened:
+	case EventOpened, EventReadReceipt:
 		return 4
 	case EventClicked, EventViewed, EventDownloaded:
 		return 5

@@ -50,6 +50,8 @@ const (
 	csrfMaxAge = 24 * time.Hour
 	// maxSentCache bounds the in-memory sent-at cache; it is cleared when full.
 	maxSentCache = 100_000
+	// maxTokenCache bounds the in-memory token cache; it is cleared when full.
+	maxTokenCache = 100_000
 )
 
 // TrackerDeps is what the Tracker calls.
@@ -61,6 +63,7 @@ type TrackerDeps struct {
 	Hits       HitRecorder
 	Events     EventRecorder
 	Queries    QueryRecorder
+	Reports    EngagementStore
 	Archive    Archive
 	Classifier Classifier
 	// CSRFKey signs the hosted page's forms; every gateway instance behind one public
@@ -80,6 +83,10 @@ type Tracker struct {
 	mu       sync.Mutex
 	settings map[string]cachedSettings // by tenant
 	sent     map[string]time.Time      // by delivery; sent_at never changes once set
+	// tokens is a small in-process cache in front of the Redis cache: a token never
+	// changes once issued (revocation is checked separately, on the link paths), and
+	// the pixel path saves a network round trip per hit.
+	tokens map[string]Token // by hash
 }
 
 type cachedSettings struct {
@@ -88,7 +95,7 @@ type cachedSettings struct {
 }
 
 func NewTracker(d TrackerDeps) *Tracker {
-	return &Tracker{d: d, settings: map[string]cachedSettings{}, sent: map[string]time.Time{}}
+	return &Tracker{d: d, settings: map[string]cachedSettings{}, sent: map[string]time.Time{}, tokens: map[string]Token{}}
 }
 
 // Open records a pixel fetch. Unknown tokens and tenants with tracking off record
@@ -334,9 +341,20 @@ func (t *Tracker) resolve(ctx context.Context, token string, kinds ...TokenKind)
 	if err != nil {
 		return Token{}, Errorf(KindNotFound, "link not found")
 	}
-	tok, err := t.d.Tokens.ResolveToken(ctx, hash)
-	if err != nil {
-		return Token{}, err
+	t.mu.Lock()
+	tok, cached := t.tokens[string(hash)]
+	t.mu.Unlock()
+	if !cached {
+		tok, err = t.d.Tokens.ResolveToken(ctx, hash)
+		if err != nil {
+			return Token{}, err
+		}
+		t.mu.Lock()
+		if len(t.tokens) >= maxTokenCache {
+			clear(t.tokens)
+		}
+		t.tokens[string(hash)] = tok
+		t.mu.Unlock()
 	}
 	if !slices.Contains(kinds, tok.Kind) {
 		// A pixel token is no key to the page, and the other way round.

@@ -1,10 +1,15 @@
 package tracking
 
 import (
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 const (
 	chromeWindows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -73,6 +78,30 @@ func TestClassify(t *testing.T) {
 		{"flags a browser hit within 2s of sending", Hit{Method: "GET", UserAgent: chromeWindows, SinceSent: 500 * time.Millisecond}, ClassMachine, "too_fast_after_delivery"},
 		{"flags a proxy hit within 2s of sending", Hit{Method: "GET", UserAgent: googleProxy, SinceSent: time.Second}, ClassMachine, "too_fast_after_delivery"},
 		{"keeps the scanner reason over timing", Hit{Method: "GET", UserAgent: "curl/8.5.0", SinceSent: time.Second}, ClassMachine, "automated_client"},
+
+		// Published IP ranges: scanners detonate links in real browsers.
+		{"flags a browser from Microsoft's Safe Links range", Hit{Method: "GET", UserAgent: chromeWindows + " Edg/131.0.0.0", IP: ip("40.93.12.7"), SinceSent: time.Hour}, ClassMachine, "security_scanner"},
+		{"flags a browser from Exchange Online's IPv6 range", Hit{Method: "GET", UserAgent: chromeWindows, IP: ip("2a01:111:f400:7e1b::5"), SinceSent: time.Hour}, ClassMachine, "security_scanner"},
+		{"flags a browser from Mimecast's range", Hit{Method: "GET", UserAgent: chromeWindows, IP: ip("205.139.110.61"), SinceSent: time.Hour}, ClassMachine, "security_scanner"},
+		{"flags a browser from Proofpoint's range", Hit{Method: "GET", UserAgent: chromeWindows, IP: ip("148.163.150.20"), SinceSent: time.Hour}, ClassMachine, "security_scanner"},
+		{"flags a browser from Barracuda's range", Hit{Method: "GET", UserAgent: chromeWindows, IP: ip("64.235.150.1"), SinceSent: time.Hour}, ClassMachine, "security_scanner"},
+		{"flags a WebKit fetch from Apple's network", Hit{Method: "GET", UserAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)", IP: ip("17.58.101.3"), SinceSent: time.Hour}, ClassMachine, "apple_mpp"},
+		{"flags an IPv4-mapped address in a scanner range", Hit{Method: "GET", UserAgent: chromeWindows, IP: ip("::ffff:205.139.110.61")}, ClassMachine, "security_scanner"},
+		{"counts a Google proxy address as a person", Hit{Method: "GET", UserAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36", IP: ip("66.249.84.10"), SinceSent: time.Hour}, ClassHuman, "google_image_proxy"},
+		{"counts a Yahoo proxy address as a person", Hit{Method: "GET", UserAgent: chromeWindows, IP: ip("98.137.10.1"), SinceSent: time.Hour}, ClassHuman, "yahoo_proxy"},
+		{"counts a home address as a person", Hit{Method: "GET", UserAgent: chromeWindows, IP: ip("81.2.69.160"), SinceSent: time.Hour}, ClassHuman, "browser"},
+		{"counts a home IPv6 address as a person", Hit{Method: "GET", UserAgent: chromeWindows, IP: ip("2001:db8:1::7"), SinceSent: time.Hour}, ClassHuman, "browser"},
+		{"lets a scanner user agent win over a human range", Hit{Method: "GET", UserAgent: "Proofpoint URL Defense/2.0", IP: ip("66.249.84.10")}, ClassMachine, "security_scanner"},
+		{"flags a Google proxy address within 2s of sending", Hit{Method: "GET", UserAgent: chromeWindows, IP: ip("66.249.84.10"), SinceSent: time.Second}, ClassMachine, "too_fast_after_delivery"},
+
+		// Prefetch, honeypot, every link at once.
+		{"flags a declared prefetch", Hit{Method: "GET", UserAgent: chromeWindows, Prefetch: true, SinceSent: time.Hour}, ClassMachine, "prefetch"},
+		{"flags a HEAD before a prefetch", Hit{Method: "HEAD", UserAgent: chromeWindows, Prefetch: true}, ClassMachine, "head_request"},
+		{"flags the honeypot link whatever the client", Hit{Method: "GET", UserAgent: chromeWindows, Honeypot: true, SinceSent: time.Hour}, ClassMachine, "honeypot"},
+		{"flags the honeypot over a scanner signature", Hit{Method: "GET", UserAgent: "Mimecast", Honeypot: true}, ClassMachine, "honeypot"},
+		{"flags a link hit right after the honeypot", Hit{Method: "GET", UserAgent: chromeWindows, AllLinks: true, SinceSent: time.Hour}, ClassMachine, "all_links_at_once"},
+		{"keeps the scanner reason over all links at once", Hit{Method: "GET", UserAgent: "Barracuda", AllLinks: true}, ClassMachine, "security_scanner"},
+		{"flags a proxy hit with all links at once", Hit{Method: "GET", UserAgent: googleProxy, AllLinks: true, SinceSent: time.Hour}, ClassMachine, "all_links_at_once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,6 +147,57 @@ func TestParseSignaturesKeepsInnerSpaces(t *testing.T) {
 	}
 	if got, want := rules[0].pattern, "trend   micro"; got != want {
 		t.Errorf("pattern = %q, want %q", got, want)
+	}
+}
+
+func TestParseRanges(t *testing.T) {
+	tests := []struct {
+		name    string
+		src     string
+		wantErr string
+	}{
+		{"parses IPv4 and IPv6 prefixes", "machine security_scanner 10.0.0.0/8\nhuman yahoo_proxy 2001:db8::/32\n", ""},
+		{"allows an empty list", "# none\n", ""},
+		{"rejects a bare address", "machine x 10.0.0.1\n", "line 1: prefix"},
+		{"rejects an unknown class", "robot x 10.0.0.0/8\n", "line 1: class"},
+		{"rejects a bad reason", "machine Bad 10.0.0.0/8\n", "line 1: reason"},
+		{"rejects extra fields", "\nmachine x 10.0.0.0/8 extra\n", "line 2: want"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseRanges(tt.src)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("parseRanges() error = %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("parseRanges() error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestClassifierOverrideDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, RangesFile), []byte("machine security_scanner 192.0.2.0/24\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClassifierFrom(dir)
+	if err != nil {
+		t.Fatalf("NewClassifierFrom() error = %v", err)
+	}
+	hit := Hit{Method: "GET", UserAgent: chromeWindows, IP: ip("192.0.2.9"), SinceSent: time.Hour}
+	if class, reason := c.Classify(hit); class != ClassMachine || reason != "security_scanner" {
+		t.Errorf("with the override range: Classify = %q, %q; want machine, security_scanner", class, reason)
+	}
+	// The embedded signatures still apply: only ranges.txt was replaced.
+	if class, reason := c.Classify(Hit{Method: "GET", UserAgent: "Mimecast"}); class != ClassMachine || reason != "security_scanner" {
+		t.Errorf("embedded signatures: Classify = %q, %q", class, reason)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SignaturesFile), []byte("bogus\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewClassifierFrom(dir); err == nil || !strings.Contains(err.Error(), "signatures.txt") {
+		t.Errorf("a broken override: error = %v, want one naming signatures.txt", err)
 	}
 }
 

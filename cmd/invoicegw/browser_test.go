@@ -26,7 +26,13 @@ const (
 // sent and returns its id and the HTML part of the e-mail as received.
 func (g *gw) sendAndOpenMail(number string, nth int) (string, string) {
 	g.t.Helper()
-	r := g.postInvoice(g.apiKey, strings.Replace(exampleInvoice, `"INV-2026-0042"`, `"`+number+`"`, 1))
+	return g.sendBodyAndOpenMail(strings.Replace(exampleInvoice, `"INV-2026-0042"`, `"`+number+`"`, 1), nth)
+}
+
+// sendBodyAndOpenMail is sendAndOpenMail for any invoice body.
+func (g *gw) sendBodyAndOpenMail(body string, nth int) (string, string) {
+	g.t.Helper()
+	r := g.postInvoice(g.apiKey, body)
 	if r.status != 202 {
 		g.t.Fatalf("POST /v1/invoices = %d %s", r.status, r.body)
 	}
@@ -156,6 +162,9 @@ func TestBrowserPersonConfirmsAndScannerCannot(t *testing.T) {
 				t.Errorf("acknowledged = level %d detail %v, want level 6 with the typed name", e.Level, e.Detail)
 			}
 		}
+		if e := g.engagement(id); !e.SeenByPerson || e.Strongest != 6 {
+			t.Errorf("engagement = %+v, want seen by a person at level 6", e)
+		}
 	})
 
 	t.Run("a scanner does the same and proves nothing", func(t *testing.T) {
@@ -175,5 +184,27 @@ func TestBrowserPersonConfirmsAndScannerCannot(t *testing.T) {
 				t.Errorf("timeline lacks %s (machine hits are recorded too); has %v", want, got)
 			}
 		}
+		if e := g.engagement(id); e.SeenByPerson || e.Strongest != -1 || e.Signals["opened"].MachineHits == 0 {
+			t.Errorf("engagement = %+v, want not seen by a person, with the machine opens counted", e)
+		}
 	})
+}
+
+type engagementJSON struct {
+	SeenByPerson bool `json:"seen_by_person"`
+	Strongest    int  `json:"strongest_level"`
+	Signals      map[string]struct {
+		Human       bool `json:"human"`
+		HumanHits   int  `json:"human_hits"`
+		MachineHits int  `json:"machine_hits"`
+	} `json:"signals"`
+}
+
+func (g *gw) engagement(id string) engagementJSON {
+	g.t.Helper()
+	r := g.do("GET", "/v1/invoices/"+id+"/tracking", g.apiKey, "", "")
+	if r.status != 200 {
+		g.t.Fatalf("GET tracking = %d %s", r.status, r.body)
+	}
+	return decode[engagementJSON](g.t, r.body)
 }

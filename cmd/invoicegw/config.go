@@ -44,8 +44,10 @@ type serveConfig struct {
 	RetryBase      time.Duration `env:"RETRY_BASE" envDefault:"1m"`
 	RetryMax       time.Duration `env:"RETRY_MAX" envDefault:"1h"`
 	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
+	BounceDomain   string        `env:"BOUNCE_DOMAIN"`
 	CollectorConfig
 	TrackingConfig
+	ReportsConfig
 }
 
 // CollectorConfig bounds collector sessions and sign-in attempts.

@@ -85,6 +85,7 @@ func startGateway(t *testing.T) *gw {
 		"INVOICEGW_RETRY_BASE":    "200ms",
 		"INVOICEGW_SIGNING_KEY":   testSigningKey,
 	}}
+	g.env["INVOICEGW_MAILGUN_SIGNING_KEY"] = e2eMailgunKey // events_e2e_test.go
 	g.apiKey = g.createTenant("Acme Supplies GmbH")
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -37,6 +37,8 @@ Usage:
   invoicegw user create --tenant TENANT_ID --email EMAIL < password
                                        create a collector user of the workspace at /c
   invoicegw archive init               create the S3 bucket if it does not exist
+  invoicegw reports list [--all] [--limit N]
+                                       delivery reports an operator should look at (unknown token, unreadable)
   invoicegw dev-smtp [--addr HOST:PORT] [--dir DIR]
                                        a development SMTP server that keeps every message as .eml
   invoicegw keys generate | public     create the Ed25519 signing key; print its public key
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return user(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "archive":
 		return archiveCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "reports":
+		return reportsCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "dev-smtp":
 		return devSMTP(ctx, args[1:], stdout, stderr)
 	case "keys":

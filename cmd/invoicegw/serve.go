@@ -17,6 +17,7 @@ import (
 	"github.com/invoicegw/invoicegw/gateway/httpapi"
 	"github.com/invoicegw/invoicegw/gateway/jobs"
 	"github.com/invoicegw/invoicegw/gateway/mailer"
+	"github.com/invoicegw/invoicegw/gateway/stdwebhook"
 	"github.com/invoicegw/invoicegw/render"
 	"github.com/invoicegw/invoicegw/storage/archive"
 	"github.com/invoicegw/invoicegw/storage/cache"
@@ -44,6 +45,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	proxies, err := cfg.validate()
 	if err != nil {
+		return err
+	}
+	if err := cfg.ReportsConfig.validate(cfg.BounceDomain); err != nil {
 		return err
 	}
 	smtpCfg, err := mailer.ParseURL(cfg.SMTPURL)
@@ -97,13 +101,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_, _ = rand.Read(pageKey)
 		log.Warn("INVOICEGW_PAGE_SECRET unset: hosted-page forms are signed with a per-process key; set it when running more than one instance")
 	}
-	hits := postgres.NewHitWriter(pool, 2, 512, log)
+	hits := postgres.NewHitWriter(pool, 4, 512, log)
 	defer hits.Close()
 	public, _ := url.Parse(cfg.PublicURL)
 
 	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.New(smtpCfg, log),
 		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL, Tracking: db}, time.Now, log)
-	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax}, log)
+	webhooks := gateway.NewWebhooks(db, stdwebhook.NewPoster(15*time.Second), time.Now, log)
+	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
+		Webhooks: webhooks}, log)
+	if err != nil {
+		return err
+	}
+	reports := gateway.NewReports(db, s3, cfg.BounceDomain, time.Now, log)
+	providerVerifiers, err := cfg.ReportsConfig.providers()
 	if err != nil {
 		return err
 	}
@@ -118,7 +129,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	tracker := gateway.NewTracker(gateway.TrackerDeps{
 		Tokens: tokens, Store: db, Links: db, Settings: db, Hits: hits, Events: db,
-		Queries: proofDeps.Disputes, Archive: s3, Classifier: classifier,
+		Queries: proofDeps.Disputes, Reports: db, Archive: s3, Classifier: classifier,
 		CSRFKey: pageKey, Now: time.Now, Log: log,
 	})
 	handler := httpapi.NewServer(httpapi.Deps{
@@ -137,6 +148,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Collector: httpapi.CollectorDeps{Collector: collector, Pages: tmpl, PublicURL: cfg.PublicURL,
 			MaxAge: cfg.CollectorSessionMax},
 		ProofDeps: proofDeps,
+		Reports:   reports,
+		Webhooks:  webhooks,
+		Providers: providerVerifiers,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -146,6 +160,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 
+	stopInbound, err := startInbound(cfg, reports, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopInbound()
 	if err := queue.Start(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("start delivery workers: %w", err)

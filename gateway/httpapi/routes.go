@@ -29,6 +29,8 @@ func addRoutes(e *echo.Echo, d Deps) {
 	api.GET("/invoices/:id", h.getInvoice)
 	api.GET("/invoices/:id/events", h.invoiceEvents)
 	api.GET("/invoices/:id/pdf", h.invoicePDF)
+	addEventRoutes(e, api, h)
+	api.GET("/invoices/:id/tracking", h.invoiceTracking)
 	api.GET("/settings/tracking", h.getTrackingSettings)
 	api.PUT("/settings/tracking", h.putTrackingSettings, requireJSON)
 	api.POST("/deliveries/:id/revoke-links", h.revokeLinks)

@@ -43,6 +43,9 @@ type Deps struct {
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
 	Collector      CollectorDeps  // the collector workspace under /c; off when Collector.Collector is nil
 	ProofDeps                     // proof, bundle, signing key and disputes
+	Reports        *gateway.Reports
+	Webhooks       *gateway.Webhooks
+	Providers      Providers
 }
 
 // NewServer returns the gateway's HTTP handler.

@@ -263,3 +263,11 @@ func (h *handlers) revokeLinks(c echo.Context) error {
 	}
 	return writeJSON(c, http.StatusOK, revokeResponse{DeliveryID: c.Param("id"), RevokedAt: at})
 }
+
+func (h *handlers) invoiceTracking(c echo.Context) error {
+	e, err := h.Tracker.Engagement(c.Request().Context(), tenantOf(c).ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, e)
+}

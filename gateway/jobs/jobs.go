@@ -21,6 +21,10 @@ type Config struct {
 	Workers   int           // concurrent deliveries
 	RetryBase time.Duration // first retry delay; doubles each attempt
 	RetryMax  time.Duration // longest single delay
+	// Webhooks, when set, also works webhook jobs, retried after each WebhookBackoff
+	// step (gateway.WebhookBackoff when empty).
+	Webhooks       *gateway.Webhooks
+	WebhookBackoff []time.Duration
 }
 
 // deliverWorker adapts gateway.Deliverer to River.
@@ -69,6 +73,11 @@ func NewClient(pool *pgxpool.Pool, dl *gateway.Deliverer, cfg Config, log *slog.
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &deliverWorker{dl: dl, cfg: cfg}); err != nil {
 		return nil, fmt.Errorf("register delivery worker: %w", err)
+	}
+	if cfg.Webhooks != nil {
+		if err := addWebhookWorker(workers, cfg); err != nil {
+			return nil, fmt.Errorf("register webhook worker: %w", err)
+		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},

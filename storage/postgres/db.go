@@ -299,8 +299,10 @@ func insertEvent(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.Even
 		tenantID, e.InvoiceID, deliveryID, e.Type, e.Level, e.At, []byte(e.Detail), e.Seq, e.PrevHash, e.Hash); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE event_chains SET head = $2 WHERE invoice_id = $1`, e.InvoiceID, e.Hash)
-	return err
+	if _, err := tx.Exec(ctx, `UPDATE event_chains SET head = $2 WHERE invoice_id = $1`, e.InvoiceID, e.Hash); err != nil {
+		return err
+	}
+	return enqueueWebhooks(ctx, tx, tenantID, e)
 }
 
 // RecordEvent appends one event.

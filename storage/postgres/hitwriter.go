@@ -26,7 +26,16 @@ type HitWriter struct {
 	quit     chan struct{}
 	wg       sync.WaitGroup
 	stopOnce sync.Once
+
+	// known holds the (delivery, event, class) keys whose first hit is committed.
+	// A batch made only of known keys is one autocommitted COPY: one statement, one
+	// commit, the shortest wait a durable hit can have.
+	mu    sync.Mutex
+	known map[firstKey]struct{}
 }
+
+// maxKnownFirsts bounds the known-firsts set; it is cleared when full.
+const maxKnownFirsts = 200_000
 
 type hitReq struct {
 	h    gateway.TrackHit
@@ -39,7 +48,7 @@ var _ gateway.HitRecorder = (*HitWriter)(nil)
 // time. Two writers keep one batch filling while the other commits.
 func NewHitWriter(pool *pgxpool.Pool, writers, maxBatch int, log *slog.Logger) *HitWriter {
 	w := &HitWriter{pool: pool, reqs: make(chan *hitReq, maxBatch*writers), maxBatch: maxBatch, log: log,
-		quit: make(chan struct{})}
+		quit: make(chan struct{}), known: map[firstKey]struct{}{}}
 	for range writers {
 		w.wg.Add(1)
 		go w.run()
@@ -120,19 +129,65 @@ func (w *HitWriter) flush(batch []*hitReq) {
 
 type firstKey struct{ delivery, event, class string }
 
+var hitColumns = []string{"tenant_id", "invoice_id", "delivery_id", "token_kind", "event_type", "at", "method",
+	"user_agent", "ip_prefix", "classification", "reason"}
+
+// copier is what CopyFrom runs on: the pool (autocommit) or a transaction.
+type copier interface {
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+func copyHits(ctx context.Context, c copier, batch []*hitReq) error {
+	rows := make([][]any, len(batch))
+	for i, r := range batch {
+		h := r.h
+		rows[i] = []any{h.TenantID, h.InvoiceID, h.DeliveryID, string(h.TokenKind), string(h.Event), h.At, h.Method,
+			nullable(h.UserAgent), nullable(h.IPPrefix), h.Classification, h.Reason}
+	}
+	if _, err := c.CopyFrom(ctx, pgx.Identifier{"tracking_hits"}, hitColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("copy tracking hits: %w", err)
+	}
+	return nil
+}
+
+func keyOf(h gateway.TrackHit) firstKey {
+	return firstKey{h.DeliveryID, string(h.Event), h.Classification}
+}
+
 func (w *HitWriter) write(ctx context.Context, batch []*hitReq) error {
-	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		rows := make([][]any, len(batch))
-		for i, r := range batch {
-			h := r.h
-			rows[i] = []any{h.TenantID, h.InvoiceID, h.DeliveryID, string(h.TokenKind), string(h.Event), h.At, h.Method,
-				nullable(h.UserAgent), nullable(h.IPPrefix), h.Classification, h.Reason}
+	w.mu.Lock()
+	allKnown := true
+	for _, r := range batch {
+		if _, ok := w.known[keyOf(r.h)]; !ok {
+			allKnown = false
+			break
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tracking_hits"},
-			[]string{"tenant_id", "invoice_id", "delivery_id", "token_kind", "event_type", "at", "method",
-				"user_agent", "ip_prefix", "classification", "reason"},
-			pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("copy tracking hits: %w", err)
+	}
+	w.mu.Unlock()
+	if allKnown {
+		// COPY is one statement: without a transaction around it, it commits on its own.
+		return copyHits(ctx, w.pool, batch)
+	}
+	err := w.writeWithEvidence(ctx, batch)
+	if err == nil {
+		w.mu.Lock()
+		if len(w.known) >= maxKnownFirsts {
+			clear(w.known)
+		}
+		for _, r := range batch {
+			w.known[keyOf(r.h)] = struct{}{}
+		}
+		w.mu.Unlock()
+	}
+	return err
+}
+
+// writeWithEvidence stores the batch and the evidence events of its first hits in
+// one transaction.
+func (w *HitWriter) writeWithEvidence(ctx context.Context, batch []*hitReq) error {
+	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if err := copyHits(ctx, tx, batch); err != nil {
+			return err
 		}
 
 		// Which hits are the first of their kind: one statement for the batch, keys
@@ -140,7 +195,7 @@ func (w *HitWriter) write(ctx context.Context, batch []*hitReq) error {
 		firstOf := map[firstKey]int{}
 		var keys []firstKey
 		for i, r := range batch {
-			k := firstKey{r.h.DeliveryID, string(r.h.Event), r.h.Classification}
+			k := keyOf(r.h)
 			if _, seen := firstOf[k]; !seen {
 				firstOf[k] = i
 				keys = append(keys, k)

@@ -13,6 +13,7 @@ var (
 	_ gateway.TrackingSettingsStore = (*DB)(nil)
 	_ gateway.LinkStore             = (*DB)(nil)
 	_ gateway.EventRecorder         = (*DB)(nil)
+	_ gateway.EngagementStore       = (*DB)(nil)
 )
 
 // TrackingSettings returns the tenant's tracking policy, or the defaults (privacy
@@ -113,22 +114,8 @@ func (db *DB) PurgeTrackingHits(ctx context.Context, now time.Time) (int64, erro
 	return tag.RowsAffected(), nil
 }
 
-// TrackingHit is one stored raw hit, for the API and tests.
-type TrackingHit struct {
-	ID             int64     `json:"id"`
-	DeliveryID     string    `json:"delivery_id"`
-	TokenKind      string    `json:"token_kind"`
-	Event          string    `json:"event"`
-	At             time.Time `json:"at"`
-	Method         string    `json:"method"`
-	UserAgent      string    `json:"user_agent,omitempty"`
-	IPPrefix       string    `json:"ip_prefix,omitempty"`
-	Classification string    `json:"classification"`
-	Reason         string    `json:"reason"`
-}
-
 // TrackingHits returns the raw hits of one of the tenant's invoices, oldest first.
-func (db *DB) TrackingHits(ctx context.Context, tenantID, invoiceID string) ([]TrackingHit, error) {
+func (db *DB) TrackingHits(ctx context.Context, tenantID, invoiceID string) ([]gateway.RawHit, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT id, delivery_id, token_kind, event_type, at, method, coalesce(user_agent, ''), coalesce(ip_prefix, ''),
 			classification, reason
@@ -136,8 +123,8 @@ func (db *DB) TrackingHits(ctx context.Context, tenantID, invoiceID string) ([]T
 	if err != nil {
 		return nil, dbError(err, "tracking hits")
 	}
-	hits, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TrackingHit, error) {
-		var h TrackingHit
+	hits, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.RawHit, error) {
+		var h gateway.RawHit
 		err := row.Scan(&h.ID, &h.DeliveryID, &h.TokenKind, &h.Event, &h.At, &h.Method, &h.UserAgent, &h.IPPrefix,
 			&h.Classification, &h.Reason)
 		h.At = h.At.UTC()

@@ -1,0 +1,159 @@
+package postgres_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/storage/postgres"
+)
+
+func hitOn(r *gateway.Record, class string, at time.Time) gateway.TrackHit {
+	d := r.Deliveries[0]
+	return gateway.TrackHit{TenantID: r.TenantID, InvoiceID: r.ID, DeliveryID: d.ID, TokenKind: gateway.TokenPixel,
+		Event: gateway.EventOpened, At: at, Method: "GET", UserAgent: "ua", IPPrefix: "192.0.2.0/24",
+		Classification: class, Reason: "r",
+		Evidence: gateway.NewEvent(r.ID, d.ID, gateway.EventOpened, at, map[string]string{"classification": class})}
+}
+
+func TestHitWriterStoresEveryHitAndEachFirstOnce(t *testing.T) {
+	db, pool := newDB(t)
+	ten := newTenant(t, db)
+	r := newRecord(t, ten.ID, "INV-HITS")
+	ctx := context.Background()
+	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	w := postgres.NewHitWriter(pool, 2, 64, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer w.Close()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 300)
+	for i := range 300 {
+		class := "human"
+		if i%3 == 0 {
+			class = "machine"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- w.RecordHit(ctx, hitOn(r, class, time.Now()))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("RecordHit() error = %v", err)
+		}
+	}
+	if got := count(t, pool, `SELECT count(*) FROM tracking_hits WHERE invoice_id = $1`, r.ID); got != 300 {
+		t.Errorf("stored hits = %d, want 300", got)
+	}
+	if got := count(t, pool, `SELECT count(*) FROM events WHERE invoice_id = $1 AND type = 'opened'`, r.ID); got != 2 {
+		t.Errorf("opened evidence events = %d, want 2 (the first human and the first machine hit)", got)
+	}
+	hits, err := db.TrackingHits(ctx, ten.ID, r.ID)
+	if err != nil || len(hits) != 300 || hits[0].UserAgent != "ua" || hits[0].IPPrefix != "192.0.2.0/24" {
+		t.Errorf("TrackingHits() = %d hits (first %+v), %v", len(hits), hits[0], err)
+	}
+}
+
+func TestPurgeTrackingHitsHonoursRetentionAndKeepsEvidence(t *testing.T) {
+	db, pool := newDB(t)
+	ten := newTenant(t, db)
+	r := newRecord(t, ten.ID, "INV-PURGE")
+	ctx := context.Background()
+	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	w := postgres.NewHitWriter(pool, 1, 16, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer w.Close()
+	now := time.Now().UTC()
+	for _, age := range []time.Duration{400 * 24 * time.Hour, 10 * 24 * time.Hour, time.Hour} {
+		if err := w.RecordHit(ctx, hitOn(r, "human", now.Add(-age))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name      string
+		retention int // 0: the default
+		wantLeft  int
+	}{
+		{"deletes hits past the default 396 days", 0, 2},
+		{"deletes hits past the tenant's own retention", 5, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.retention > 0 {
+				s := gateway.DefaultTrackingSettings()
+				s.RawRetentionDays = tt.retention
+				if _, err := db.SetTrackingSettings(ctx, ten.ID, s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.PurgeTrackingHits(ctx, now); err != nil {
+				t.Fatalf("PurgeTrackingHits() error = %v", err)
+			}
+			if got := count(t, pool, `SELECT count(*) FROM tracking_hits WHERE invoice_id = $1`, r.ID); got != tt.wantLeft {
+				t.Errorf("hits left = %d, want %d", got, tt.wantLeft)
+			}
+		})
+	}
+	if got := count(t, pool, `SELECT count(*) FROM events WHERE invoice_id = $1 AND type = 'opened'`, r.ID); got != 1 {
+		t.Errorf("opened evidence events after purges = %d, want 1: evidence stays", got)
+	}
+}
+
+func TestTrackingSettingsDefaultOffAndRoundTrip(t *testing.T) {
+	db, _ := newDB(t)
+	ten := newTenant(t, db)
+	ctx := context.Background()
+	got, err := db.TrackingSettings(ctx, ten.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PrivacyMode != gateway.PrivacyOff || got.RawRetentionDays != 396 || got.LinkExpiryDaysAfterDue != 120 || got.UpdatedAt != nil {
+		t.Errorf("a new tenant's settings = %+v, want off, 396, 120, never updated", got)
+	}
+	want := gateway.TrackingSettings{PrivacyMode: gateway.PrivacyAnonymous, RawRetentionDays: 30, LinkExpiryDaysAfterDue: 7}
+	if _, err := db.SetTrackingSettings(ctx, ten.ID, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err = db.TrackingSettings(ctx, ten.ID)
+	if err != nil || got.PrivacyMode != want.PrivacyMode || got.RawRetentionDays != 30 || got.LinkExpiryDaysAfterDue != 7 || got.UpdatedAt == nil {
+		t.Errorf("settings after set = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+func TestRevokeLinksIsPerTenant(t *testing.T) {
+	db, _ := newDB(t)
+	ten, other := newTenant(t, db), newTenant(t, db)
+	r := newRecord(t, ten.ID, "INV-REVOKE")
+	ctx := context.Background()
+	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	d := r.Deliveries[0].ID
+	if _, err := db.RevokeLinks(ctx, other.ID, d); gateway.ErrorKind(err) != gateway.KindNotFound {
+		t.Errorf("revoking another tenant's delivery: error = %v, want not found", err)
+	}
+	if revoked, _ := db.LinksRevoked(ctx, d); revoked {
+		t.Fatal("links revoked by another tenant")
+	}
+	first, err := db.RevokeLinks(ctx, ten.ID, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := db.RevokeLinks(ctx, ten.ID, d)
+	if err != nil || !again.Equal(first) {
+		t.Errorf("revoking twice = %v, %v; want the first time %v", again, err, first)
+	}
+	if revoked, err := db.LinksRevoked(ctx, d); !revoked || err != nil {
+		t.Errorf("LinksRevoked() = %v, %v; want true", revoked, err)
+	}
+}
