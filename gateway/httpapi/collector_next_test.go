@@ -3,7 +3,9 @@ package httpapi
 import (
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -72,4 +74,22 @@ func TestCollectorRoutesAreDocumented(t *testing.T) {
 			t.Errorf("70-collector.yaml documents %s, which no route serves", k)
 		}
 	}
+}
+
+// FuzzSafeNext: whatever a sign-in link carries in next, the redirect stays inside
+// the workspace on this origin.
+func FuzzSafeNext(f *testing.F) {
+	for _, s := range []string{"/c", "/c/invoices/inv_1?q=1", "//evil.test", `/c\evil`, "https://evil.test", "/c/../v1", "/c/%2e%2e/v1", "/c/\t/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := safeNext(next)
+		u, err := url.Parse(got)
+		if err != nil || u.IsAbs() || u.Host != "" || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\r\n\t") {
+			t.Fatalf("safeNext(%q) = %q leaves the origin", next, got)
+		}
+		if u.Path != "/c" && !strings.HasPrefix(u.Path, "/c/") || u.Path != path.Clean(u.Path) && u.Path != "/c/" {
+			t.Fatalf("safeNext(%q) = %q leaves the workspace", next, got)
+		}
+	})
 }
