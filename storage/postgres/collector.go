@@ -109,14 +109,16 @@ func likePrefix(q string) string {
 // SearchInvoices matches an exact contact e-mail (on the invoice or any delivery)
 // or a prefix of the number, customer id or customer name, case-insensitively.
 func (db *DB) SearchInvoices(ctx context.Context, tenantID, q string, today time.Time, limit int) ([]gateway.InvoiceSummary, error) {
+	// One indexed look-up per way of matching, united: an OR across them would
+	// scan the tenant's whole ledger.
 	rows, err := db.pool.Query(ctx, `
 		SELECT `+summaryColumns+` FROM invoices i
-		WHERE i.tenant_id = $1 AND (
-			lower(i.number) LIKE $3
-			OR lower(i.customer_id) LIKE $3
-			OR lower(i.document #>> '{customer,name}') LIKE $3
-			OR lower(i.document #>> '{customer,contact,email}') = $4
-			OR i.id IN (SELECT d.invoice_id FROM deliveries d WHERE d.tenant_id = $1 AND lower(d.recipient_email) = $4)
+		WHERE i.tenant_id = $1 AND i.id IN (
+			SELECT id FROM invoices WHERE tenant_id = $1 AND lower(number) LIKE $3
+			UNION SELECT id FROM invoices WHERE tenant_id = $1 AND lower(customer_id) LIKE $3
+			UNION SELECT id FROM invoices WHERE tenant_id = $1 AND lower(document #>> '{customer,name}') LIKE $3
+			UNION SELECT id FROM invoices WHERE tenant_id = $1 AND lower(document #>> '{customer,contact,email}') = $4
+			UNION SELECT invoice_id FROM deliveries WHERE tenant_id = $1 AND lower(recipient_email) = $4
 		)
 		ORDER BY i.due_date DESC, i.id DESC
 		LIMIT $5`, tenantID, today, likePrefix(q), strings.ToLower(q), limit)
