@@ -12,23 +12,33 @@ import (
 )
 
 // DeliveryStore is what carrying a delivery through its states needs from storage.
+// Every state change commits with its event in one transaction.
 type DeliveryStore interface {
-	// Delivery returns a delivery and its invoice. Errors: KindNotFound, KindUnavailable.
-	Delivery(ctx context.Context, deliveryID string) (*Record, *Delivery, error)
+	// Delivery returns a delivery, its invoice and the tenant's delivery settings.
+	// Errors: KindNotFound, KindUnavailable.
+	Delivery(ctx context.Context, deliveryID string) (*Record, *Delivery, DeliverySettings, error)
+	// StartRendering moves a delivery without an archived message from queued or
+	// deferred to rendering. Errors: KindConflict (in another state), KindUnavailable.
+	StartRendering(ctx context.Context, d *Delivery) error
 	// SetPDF records the archived PDF with its events; the first one archived wins and
 	// is returned. Errors: KindUnavailable.
 	SetPDF(ctx context.Context, r *Record, obj Object, events ...Event) (Object, error)
-	// BeginSend marks the delivery sending and stores its tokens, committed before any
+	// SetMessage records the archived message and the tracking tokens it carries and
+	// moves the delivery to archived, with its event. Errors: KindConflict (a message
+	// is archived already, or the delivery moved on), KindUnavailable.
+	SetMessage(ctx context.Context, d *Delivery, obj Object, tokens []Token, e Event) error
+	// BeginSend marks the delivery sending and counts the attempt, committed before any
 	// byte goes to SMTP. Errors: KindConflict (not waiting to be sent), KindUnavailable.
-	BeginSend(ctx context.Context, d *Delivery, tokens []Token) error
-	// FinishSend records an attempt's outcome and its event. Errors: KindUnavailable.
-	FinishSend(ctx context.Context, d *Delivery, status Status, reply string, e Event) error
+	BeginSend(ctx context.Context, d *Delivery) error
+	// FinishSend records an outcome and its events. Errors: KindUnavailable.
+	FinishSend(ctx context.Context, d *Delivery, status Status, reply string, events ...Event) error
 }
 
 // DeliverConfig is the sender's side of every message.
 type DeliverConfig struct {
-	MailFrom  string // the envelope and header From address
-	PublicURL string // base of tracked links, without a trailing slash
+	MailFrom     string // the header From address unless the tenant sets its own
+	PublicURL    string // base of tracked links, without a trailing slash
+	BounceDomain string // envelope senders are bounce+<token>@BounceDomain; empty: MailFrom
 	// Tracking gives each tenant's privacy mode: with "off" the e-mail carries neither
 	// pixel nor honeypot. nil tracks every message (tests of other features).
 	Tracking TrackingSettingsStore
@@ -42,15 +52,17 @@ type Deliverer struct {
 	renderer Renderer
 	archive  Archive
 	composer Composer
+	builder  MessageBuilder
 	mailer   Mailer
 	cfg      DeliverConfig
 	now      func() time.Time
 	log      *slog.Logger
 }
 
-func NewDeliverer(store DeliveryStore, renderer Renderer, archive Archive, composer Composer, mailer Mailer,
-	cfg DeliverConfig, now func() time.Time, log *slog.Logger) *Deliverer {
-	return &Deliverer{store: store, renderer: renderer, archive: archive, composer: composer, mailer: mailer, cfg: cfg, now: now, log: log}
+func NewDeliverer(store DeliveryStore, renderer Renderer, archive Archive, composer Composer, builder MessageBuilder,
+	mailer Mailer, cfg DeliverConfig, now func() time.Time, log *slog.Logger) *Deliverer {
+	return &Deliverer{store: store, renderer: renderer, archive: archive, composer: composer, builder: builder,
+		mailer: mailer, cfg: cfg, now: now, log: log}
 }
 
 // ErrRetry wraps failures after which the job should run again later. Anything the
@@ -61,7 +73,7 @@ var ErrRetry = errors.New("delivery will be retried")
 // Deliver runs one attempt. lastAttempt says the queue will not run it again, so a
 // temporary failure becomes final.
 func (dl *Deliverer) Deliver(ctx context.Context, deliveryID string, lastAttempt bool) error {
-	r, d, err := dl.store.Delivery(ctx, deliveryID)
+	r, d, settings, err := dl.store.Delivery(ctx, deliveryID)
 	if err != nil {
 		if ErrorKind(err) == KindNotFound {
 			dl.log.ErrorContext(ctx, "delivery job for unknown delivery", "delivery_id", deliveryID)
@@ -74,7 +86,7 @@ func (dl *Deliverer) Deliver(ctx context.Context, deliveryID string, lastAttempt
 		return nil
 	case d.Status == StatusSending:
 		// An earlier attempt committed "sending" and then died: the message may or may
-		// not have reached the relay. Sending again could double it; a later DSN or an
+		// not have reached the server. Sending again could double it; a later DSN or an
 		// operator resolves it instead.
 		ev := NewEvent(r.ID, d.ID, EventUnknownOutcome, dl.now(), map[string]string{
 			"reason": "an earlier attempt stopped after handing the message to SMTP; it is not resent automatically",
@@ -82,44 +94,139 @@ func (dl *Deliverer) Deliver(ctx context.Context, deliveryID string, lastAttempt
 		return dl.finish(ctx, d, StatusUnknownOutcome, "", ev)
 	}
 
-	pdf, err := dl.ensurePDF(ctx, r)
-	if err != nil {
-		if k := ErrorKind(err); k == KindInvalid || k == KindUnprocessable {
-			ev := NewEvent(r.ID, d.ID, EventFailed, dl.now(), map[string]string{"stage": "render", "reason": safeMessage(err)})
-			return dl.finish(ctx, d, StatusFailed, "", ev)
+	var msg []byte
+	if d.Message == nil {
+		msg, err = dl.prepare(ctx, r, d, settings)
+		if err != nil {
+			return dl.prepareFailed(ctx, r, d, err, lastAttempt)
 		}
-		return fmt.Errorf("%w: prepare pdf: %w", ErrRetry, err)
+	} else {
+		// Every retry sends the archived bytes, never a fresh composition.
+		if msg, err = dl.archivedMessage(ctx, d); err != nil {
+			return dl.prepareFailed(ctx, r, d, err, lastAttempt)
+		}
 	}
 
-	track := true
-	if dl.cfg.Tracking != nil {
-		s, err := dl.cfg.Tracking.TrackingSettings(ctx, r.TenantID)
-		if err != nil {
-			return fmt.Errorf("%w: tracking settings: %w", ErrRetry, err)
-		}
-		track = s.PrivacyMode != PrivacyOff
-	}
-	mail, tokens, err := dl.compose(r, d, pdf, track)
-	if err != nil {
-		return fmt.Errorf("%w: compose: %w", ErrRetry, err)
-	}
-	if err := dl.store.BeginSend(ctx, d, tokens); err != nil {
+	if err := dl.store.BeginSend(ctx, d); err != nil {
 		if ErrorKind(err) == KindConflict {
 			return nil // another worker owns this delivery now
 		}
 		return fmt.Errorf("%w: begin send: %w", ErrRetry, err)
 	}
-
-	res, err := dl.mailer.Send(ctx, mail)
-	if err == nil {
-		ev := NewEvent(r.ID, d.ID, EventSent, dl.now(), map[string]string{
-			"reply": res.Reply, "relay": res.Relay, "message_id": "<" + d.MessageID + ">",
-			"recipient": d.Recipient.Email,
-		})
-		dl.log.InfoContext(ctx, "invoice sent", "invoice_id", r.ID, "delivery_id", d.ID, "reply", res.Reply)
-		return dl.finish(ctx, d, StatusSent, res.Reply, ev)
+	attempt := d.Attempts + 1
+	res, err := dl.mailer.Transmit(ctx, dl.envelope(d), msg)
+	if err != nil {
+		return dl.sendFailed(ctx, r, d, err, lastAttempt)
 	}
-	return dl.sendFailed(ctx, r, d, err, lastAttempt)
+	at := dl.now()
+	detail := map[string]any{
+		"reply": res.Reply, "relay": res.Relay, "message_id": "<" + d.MessageID + ">",
+		"recipient": d.Recipient.Email, "message_sha256": d.Message.SHA256, "attempt": attempt,
+	}
+	events := []Event{NewEvent(r.ID, d.ID, EventSent, at, detail)}
+	status := StatusSent
+	if res.Direct {
+		// The recipient's own server took it: that is delivery, level 3.
+		status = StatusDelivered
+		events = append(events, NewEvent(r.ID, d.ID, EventDelivered, at, map[string]any{
+			"reply": res.Reply, "mx_host": res.MXHost, "mx_ip": res.MXIP, "tls_version": res.TLSVersion,
+			"recipient": d.Recipient.Email, "source": "direct",
+		}))
+	}
+	dl.log.InfoContext(ctx, "invoice sent", "invoice_id", r.ID, "delivery_id", d.ID, "reply", res.Reply, "direct", res.Direct)
+	return dl.finish(ctx, d, status, res.Reply, events...)
+}
+
+// prepare renders (or loads) the PDF, composes and builds the message, archives its
+// exact bytes and records them. No byte goes to SMTP before this has committed.
+func (dl *Deliverer) prepare(ctx context.Context, r *Record, d *Delivery, s DeliverySettings) ([]byte, error) {
+	if d.Status != StatusRendering {
+		if err := dl.store.StartRendering(ctx, d); err != nil {
+			return nil, err
+		}
+		d.Status = StatusRendering
+	}
+	pdf, err := dl.ensurePDF(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	track := true
+	if dl.cfg.Tracking != nil {
+		ts, err := dl.cfg.Tracking.TrackingSettings(ctx, r.TenantID)
+		if err != nil {
+			return nil, fmt.Errorf("tracking settings: %w", err)
+		}
+		track = ts.PrivacyMode != PrivacyOff
+	}
+	mail, tokens, err := dl.compose(r, d, s, pdf, track)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := dl.builder.BuildMessage(mail)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256Hex(msg)
+	obj := Object{Key: fmt.Sprintf("tenants/%s/invoices/%s/deliveries/%s/%s.eml", r.TenantID, r.ID, d.ID, sum),
+		SHA256: sum, Size: int64(len(msg))}
+	if err := dl.archive.Put(ctx, obj.Key, "message/rfc822", msg); err != nil {
+		return nil, fmt.Errorf("archive message: %w", err)
+	}
+	ev := NewEvent(r.ID, d.ID, EventArchived, dl.now(), map[string]any{
+		"key": obj.Key, "sha256": obj.SHA256, "size": obj.Size, "content_type": "message/rfc822",
+		"message_id": "<" + d.MessageID + ">", "recipient": d.Recipient.Email,
+	})
+	if err := dl.store.SetMessage(ctx, d, obj, tokens, ev); err != nil {
+		if ErrorKind(err) == KindConflict {
+			// Another worker archived first: send what it archived.
+			_, d2, _, lerr := dl.store.Delivery(ctx, d.ID)
+			if lerr != nil || d2.Message == nil {
+				return nil, err
+			}
+			*d = *d2
+			return dl.archivedMessage(ctx, d)
+		}
+		return nil, err
+	}
+	d.Message = &obj
+	d.Status = StatusArchived
+	return msg, nil
+}
+
+// archivedMessage reads the archived message and refuses bytes that do not match
+// the recorded hash.
+func (dl *Deliverer) archivedMessage(ctx context.Context, d *Delivery) ([]byte, error) {
+	data, err := dl.archive.Get(ctx, d.Message.Key)
+	if err != nil {
+		return nil, fmt.Errorf("load archived message: %w", err)
+	}
+	if got := sha256Hex(data); got != d.Message.SHA256 {
+		return nil, &Error{Kind: KindInternal, Message: "the archived message does not match its recorded hash",
+			Err: fmt.Errorf("message %s: sha256 %s, recorded %s", d.Message.Key, got, d.Message.SHA256)}
+	}
+	return data, nil
+}
+
+// prepareFailed handles a failure before anything went to SMTP: nothing was sent,
+// so trying again later cannot double the message.
+func (dl *Deliverer) prepareFailed(ctx context.Context, r *Record, d *Delivery, err error, lastAttempt bool) error {
+	if ErrorKind(err) == KindConflict && d.Message == nil && d.Status != StatusRendering {
+		return nil // the delivery moved on under another worker
+	}
+	detail := map[string]string{"stage": "prepare", "reason": safeMessage(err), "attempt": fmt.Sprint(d.Attempts + 1)}
+	if k := ErrorKind(err); k == KindInvalid || k == KindUnprocessable {
+		dl.log.WarnContext(ctx, "invoice cannot be sent", "invoice_id", r.ID, "delivery_id", d.ID, "err", err)
+		return dl.finish(ctx, d, StatusFailed, "", NewEvent(r.ID, d.ID, EventFailed, dl.now(), detail))
+	}
+	dl.log.WarnContext(ctx, "invoice not ready to send", "invoice_id", r.ID, "delivery_id", d.ID, "err", err)
+	if lastAttempt {
+		detail["reason"] = "the message could not be prepared and archived until the retry horizon ran out: " + detail["reason"]
+		return dl.finish(ctx, d, StatusFailed, "", NewEvent(r.ID, d.ID, EventFailed, dl.now(), detail))
+	}
+	if ferr := dl.finish(ctx, d, StatusDeferred, "", NewEvent(r.ID, d.ID, EventDeferred, dl.now(), detail)); ferr != nil {
+		return ferr
+	}
+	return fmt.Errorf("%w: prepare: %w", ErrRetry, err)
 }
 
 func (dl *Deliverer) sendFailed(ctx context.Context, r *Record, d *Delivery, err error, lastAttempt bool) error {
@@ -127,12 +234,13 @@ func (dl *Deliverer) sendFailed(ctx context.Context, r *Record, d *Delivery, err
 	if !errors.As(err, &se) {
 		se = &SendError{Phase: PhaseBeforeData, Err: err}
 	}
-	detail := map[string]string{"reply": se.Reply, "error": se.Error(), "attempt": fmt.Sprint(d.Attempts + 1)}
+	detail := map[string]string{"reply": se.Reply, "error": se.Error(), "attempt": fmt.Sprint(d.Attempts + 1),
+		"message_sha256": d.Message.SHA256}
 	dl.log.WarnContext(ctx, "invoice send failed", "invoice_id", r.ID, "delivery_id", d.ID, "err", err,
 		"permanent", se.Permanent, "after_data", se.Phase == PhaseAfterData)
 	switch {
 	case se.Phase == PhaseAfterData:
-		detail["reason"] = "the connection broke after the message data was sent; the relay may have accepted it, so it is not resent automatically"
+		detail["reason"] = "the connection broke after the message data was sent; the server may have accepted it, so it is not resent automatically"
 		return dl.finish(ctx, d, StatusUnknownOutcome, se.Reply, NewEvent(r.ID, d.ID, EventUnknownOutcome, dl.now(), detail))
 	case se.Permanent:
 		return dl.finish(ctx, d, StatusFailed, se.Reply, NewEvent(r.ID, d.ID, EventFailed, dl.now(), detail))
@@ -149,10 +257,10 @@ func (dl *Deliverer) sendFailed(ctx context.Context, r *Record, d *Delivery, err
 
 // finish records an outcome, retrying briefly: after a send, losing the outcome to a
 // database blip would turn a known result into an unknown one.
-func (dl *Deliverer) finish(ctx context.Context, d *Delivery, status Status, reply string, ev Event) error {
+func (dl *Deliverer) finish(ctx context.Context, d *Delivery, status Status, reply string, events ...Event) error {
 	var err error
 	for wait := 100 * time.Millisecond; ; wait *= 2 {
-		if err = dl.store.FinishSend(ctx, d, status, reply, ev); err == nil || ErrorKind(err) != KindUnavailable || wait > 10*time.Second {
+		if err = dl.store.FinishSend(ctx, d, status, reply, events...); err == nil || ErrorKind(err) != KindUnavailable || wait > 10*time.Second {
 			break
 		}
 		select {
@@ -179,7 +287,7 @@ func (dl *Deliverer) ensurePDF(ctx context.Context, r *Record) ([]byte, error) {
 	obj := Object{Key: fmt.Sprintf("tenants/%s/invoices/%s/invoice.pdf", r.TenantID, r.ID), SHA256: sha256Hex(pdf), Size: int64(len(pdf))}
 	renderedAt := dl.now()
 	if err := dl.archive.Put(ctx, obj.Key, "application/pdf", pdf); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("archive pdf: %w", err)
 	}
 	won, err := dl.store.SetPDF(ctx, r, obj,
 		NewEvent(r.ID, "", EventRendered, renderedAt, map[string]any{"sha256": obj.SHA256, "size": obj.Size, "content_type": "application/pdf"}),
@@ -196,8 +304,18 @@ func (dl *Deliverer) ensurePDF(ctx context.Context, r *Record) ([]byte, error) {
 	return pdf, nil
 }
 
+// envelope is the SMTP envelope of d: the VERP bounce address as sender, so every
+// DSN names its delivery, and the delivery ID as DSN ENVID.
+func (dl *Deliverer) envelope(d *Delivery) Envelope {
+	from := dl.cfg.MailFrom
+	if dl.cfg.BounceDomain != "" && d.BounceToken != "" {
+		from = tracking.BounceAddress(d.BounceToken, dl.cfg.BounceDomain)
+	}
+	return Envelope{From: from, To: d.Recipient.Email, EnvID: d.ID}
+}
+
 // compose builds the message and the tracking tokens that its links carry.
-func (dl *Deliverer) compose(r *Record, d *Delivery, pdf []byte, track bool) (Mail, []Token, error) {
+func (dl *Deliverer) compose(r *Record, d *Delivery, s DeliverySettings, pdf []byte, track bool) (Mail, []Token, error) {
 	var tokens []Token
 	newToken := func(kind TokenKind) (string, error) {
 		tok, hash, err := tracking.NewToken()
@@ -225,31 +343,55 @@ func (dl *Deliverer) compose(r *Record, d *Delivery, pdf []byte, track bool) (Ma
 		honeypotURL = dl.cfg.PublicURL + "/t/l/" + honeypot
 	}
 	inv := r.Invoice
-	subject, text, html, err := dl.composer.InvoiceEmail(EmailData{
+	attach := s.attachMode()
+	data := EmailData{
+		Locale:        invoiceLocale(r),
 		ContactName:   d.Recipient.Name,
 		SellerName:    inv.Seller.Name,
 		InvoiceNumber: inv.Number,
 		AmountDue:     inv.Currency + " " + r.Totals.AmountDue,
 		DueDate:       inv.DueDate.Format(time.DateOnly),
-		LinkURL:       dl.cfg.PublicURL + "/t/l/" + link,
 		PixelURL:      pixelURL,
 		HoneypotURL:   honeypotURL,
-	})
+		Attached:      attach != AttachLink,
+		Template:      s.Template(invoiceLocale(r)),
+	}
+	if attach != AttachPDF {
+		data.LinkURL = dl.cfg.PublicURL + "/t/l/" + link
+	}
+	subject, text, html, err := dl.composer.InvoiceEmail(data)
 	if err != nil {
 		return Mail{}, nil, err
 	}
-	return Mail{
+	from := Contact{Name: inv.Seller.Name, Email: dl.cfg.MailFrom}
+	if s.FromEmail != "" {
+		from.Email = s.FromEmail
+	}
+	if s.FromName != "" {
+		from.Name = s.FromName
+	}
+	replyTo := inv.Seller.Email
+	if s.ReplyTo != "" {
+		replyTo = s.ReplyTo
+	}
+	m := Mail{
 		MessageID: d.MessageID,
-		From:      Contact{Name: inv.Seller.Name, Email: dl.cfg.MailFrom},
-		ReplyTo:   inv.Seller.Email,
+		From:      from,
+		ReplyTo:   replyTo,
 		To:        d.Recipient,
 		Subject:   subject,
 		Text:      text,
 		HTML:      html,
-		Attachments: []Attachment{{
-			Name: PDFFilename(inv.Number), ContentType: "application/pdf", Data: pdf,
-		}},
-	}, tokens, nil
+		Date:      dl.now(),
+		DKIM:      s.DKIMKey(),
+	}
+	if s.ReadReceipt {
+		m.ReadReceiptTo = replyTo
+	}
+	if attach != AttachLink {
+		m.Attachments = []Attachment{{Name: PDFFilename(inv.Number), ContentType: "application/pdf", Data: pdf}}
+	}
+	return m, tokens, nil
 }
 
 var unsafeFilename = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -11,6 +11,8 @@ type Status string
 
 const (
 	StatusQueued         Status = "queued"          // accepted, delivery job enqueued
+	StatusRendering      Status = "rendering"       // a worker is rendering the PDF and composing the message
+	StatusArchived       Status = "archived"        // the exact message is in the archive; nothing sent yet
 	StatusSending        Status = "sending"         // handed to SMTP; no answer recorded yet
 	StatusDeferred       Status = "deferred"        // temporary failure, a retry is scheduled
 	StatusSent           Status = "sent"            // our relay answered 250 to the message data
@@ -93,10 +95,13 @@ type Delivery struct {
 	Attempts  int     `json:"attempts"`
 	MessageID string  `json:"message_id,omitempty"`
 	// BounceToken names this delivery in its envelope sender (VERP); see tracking.BounceAddress.
-	BounceToken string     `json:"-"`
-	LastReply   string     `json:"last_reply,omitempty"`
-	SentAt      *time.Time `json:"sent_at,omitempty"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	BounceToken string `json:"-"`
+	// Message is the archived MIME message: the exact bytes every attempt hands to SMTP.
+	// Nil until archived; no attempt is made without it.
+	Message   *Object    `json:"message,omitempty"`
+	LastReply string     `json:"last_reply,omitempty"`
+	SentAt    *time.Time `json:"sent_at,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // TokenKind says what a tracking token opens.
@@ -154,18 +159,55 @@ type Mail struct {
 	Text         string
 	HTML         string
 	Attachments  []Attachment
+	// ReadReceiptTo, when set, asks the recipient's client for a read receipt
+	// (Disposition-Notification-To, RFC 8098).
+	ReadReceiptTo string
+	// Date is the message's Date header; zero means now.
+	Date time.Time
+	// DKIM signs the message when set.
+	DKIM *DKIMKey
+}
+
+// DKIMKey is a tenant's DKIM signing identity.
+type DKIMKey struct {
+	Domain     string // d=
+	Selector   string // s=
+	PrivateKey string // PEM: PKCS#8 RSA or Ed25519, or PKCS#1 RSA
 }
 
 // SendResult is what the relay said when it took the message.
 type SendResult struct {
-	Reply string // the server's reply to the end of data, e.g. "2.0.0 Ok: queued as 2D86FD808B"
+	Reply string // the server's reply to the end of data, e.g. "250 2.0.0 Ok: queued as 2D86FD808B"
 	Relay string // host:port the message was handed to
+	// Direct delivery only: the recipient's own MX, so the reply is delivery evidence.
+	Direct     bool
+	MXHost     string
+	MXIP       string
+	TLSVersion string // "" when the session was not encrypted
 }
 
-// Mailer hands one message to SMTP. Implemented by gateway/mailer.
+// Envelope is the SMTP envelope of one message to one recipient.
+type Envelope struct {
+	From  string // MAIL FROM, the VERP bounce address
+	To    string // RCPT TO
+	EnvID string // DSN ENVID (RFC 3461): names the delivery in every DSN
+}
+
+// Mailer hands one message's exact bytes to SMTP. Implemented by gateway/mailer.
 type Mailer interface {
-	// Send returns the server's reply to the message data. Errors are *SendError.
-	Send(ctx context.Context, m Mail) (SendResult, error)
+	// Transmit sends msg as is (it is already archived and must not change) and returns
+	// the server's reply to the message data. It requests DSNs (RET=HDRS,
+	// NOTIFY=SUCCESS,FAILURE,DELAY, ENVID) where the server offers them. Errors are
+	// *SendError.
+	Transmit(ctx context.Context, env Envelope, msg []byte) (SendResult, error)
+}
+
+// MessageBuilder turns a Mail into the exact MIME bytes that are archived and sent,
+// DKIM-signed when m.DKIM is set. Implemented by gateway/mailer.
+type MessageBuilder interface {
+	// BuildMessage errors are KindInvalid for a message that cannot be composed
+	// (bad address, bad DKIM key), else KindInternal.
+	BuildMessage(m Mail) ([]byte, error)
 }
 
 // SendPhase says how far an SMTP conversation got before it failed, which decides
@@ -199,6 +241,7 @@ func (e *SendError) Unwrap() error { return e.Err }
 
 // EmailData is what the invoice e-mail templates show.
 type EmailData struct {
+	Locale        string // en, de, fr, es, nl; empty means en
 	ContactName   string
 	SellerName    string
 	InvoiceNumber string
@@ -207,6 +250,9 @@ type EmailData struct {
 	LinkURL       string // the tracked link to the hosted page
 	PixelURL      string // the open pixel; empty when tracking is off
 	HoneypotURL   string // the hidden link only machines follow; empty when tracking is off
+	Attached      bool   // the PDF is attached (else only LinkURL reaches it)
+	// Template is the tenant's own wording; nil uses the built-in one.
+	Template *EmailTemplate
 }
 
 // PageData is what the hosted invoice page shows to its recipient.

@@ -79,8 +79,8 @@ func NewReports(store ReportStore, archive Archive, bounceDomain string, now fun
 	return &Reports{store: store, archive: archive, bounceDomain: bounceDomain, now: now, log: log}
 }
 
-// Envelope is the SMTP transaction a report arrived in.
-type Envelope struct {
+// ReportEnvelope is the SMTP transaction a report arrived in.
+type ReportEnvelope struct {
 	MailFrom   string
 	RcptTo     string
 	RemoteAddr string
@@ -90,7 +90,7 @@ type Envelope struct {
 // recipient. An error means nothing was kept and the sending server should try
 // again later (KindUnavailable); every report that is kept returns nil, including
 // those for unknown tokens and those that cannot be read.
-func (rs *Reports) ReceiveMail(ctx context.Context, env Envelope, raw []byte) error {
+func (rs *Reports) ReceiveMail(ctx context.Context, env ReportEnvelope, raw []byte) error {
 	sum := sha256Hex(raw)
 	now := rs.now().UTC()
 	token, _ := tracking.ParseBounceAddress(env.RcptTo, rs.bounceDomain)
@@ -112,6 +112,14 @@ func (rs *Reports) ReceiveMail(ctx context.Context, env Envelope, raw []byte) er
 	var d *Delivery
 	if token != "" {
 		d, err = rs.store.DeliveryByBounceToken(ctx, token)
+		if err != nil && ErrorKind(err) != KindNotFound {
+			return err
+		}
+	}
+	if d == nil && ValidID("dlv", parsed.EnvelopeID) {
+		// A forwarder that rewrote the envelope sender (SRS) loses the token; the ENVID
+		// the gateway set to the delivery id survives in the DSN.
+		d, err = rs.store.DeliveryByMessageID(ctx, parsed.EnvelopeID)
 		if err != nil && ErrorKind(err) != KindNotFound {
 			return err
 		}
@@ -236,6 +244,7 @@ func reportEvent(rep *InboundReport, d *Delivery, at time.Time) Event {
 		"diagnostic":    s.Diagnostic,
 		"bounce_type":   s.Bounce,
 		"queue_id":      s.QueueID,
+		"envelope_id":   s.EnvelopeID,
 		"disposition":   s.Disposition,
 		"reporting_ua":  s.ReportingUA,
 		"message_id":    s.OriginalMessageID,

@@ -62,6 +62,9 @@ var WebhookBackoff = []time.Duration{
 // WebhookMaxAttempts is one first try plus one per WebhookBackoff step.
 const WebhookMaxAttempts = 11
 
+// WebhookQueue is the job queue webhook jobs run in, apart from deliveries.
+const WebhookQueue = "webhooks"
+
 // WebhookEndpoint is where a tenant's accounting system receives events.
 type WebhookEndpoint struct {
 	ID             string    `json:"id"`

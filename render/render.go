@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"image/png"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/johnfercher/maroto/v2/pkg/config"
 	"github.com/johnfercher/maroto/v2/pkg/consts/fontstyle"
 	"github.com/johnfercher/maroto/v2/pkg/consts/pagesize"
+	"github.com/johnfercher/maroto/v2/pkg/core"
 	"github.com/johnfercher/maroto/v2/pkg/core/entity"
 	"github.com/johnfercher/maroto/v2/pkg/props"
 	"github.com/johnfercher/maroto/v2/pkg/repository"
@@ -21,6 +23,7 @@ import (
 	"golang.org/x/image/font/gofont/goregular"
 
 	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/gateway/i18n"
 )
 
 // fontFamily is the name the embedded Go fonts are registered under in maroto.
@@ -45,6 +48,7 @@ type Renderer struct {
 	fonts   []*entity.CustomFont
 	regular *face
 	bold    *face
+	png     *png.Encoder // for QR codes; safe for concurrent use, reuses compressors
 }
 
 // gofpdfDefaults sets, once per process, the gofpdf defaults that reproducible
@@ -72,10 +76,12 @@ func New() (*Renderer, error) {
 		return nil, fmt.Errorf("register fonts: %w", err)
 	}
 	gofpdfDefaults.Do(func() { gofpdf.SetDefaultCatalogSort(true) })
-	return &Renderer{fonts: fonts, regular: regular, bold: bold}, nil
+	qr := &png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &pngBuffers{}}
+	return &Renderer{fonts: fonts, regular: regular, bold: bold, png: qr}, nil
 }
 
-// RenderInvoice implements gateway.Renderer.
+// RenderInvoice implements gateway.Renderer. The labels and number formats are
+// those of the invoice's locale.
 func (r *Renderer) RenderInvoice(doc gateway.Document) ([]byte, error) {
 	if strings.TrimSpace(doc.Terms) == "" {
 		return nil, &gateway.Error{
@@ -91,25 +97,67 @@ func (r *Renderer) RenderInvoice(doc gateway.Document) ([]byte, error) {
 	if err := checkConsistent(doc); err != nil {
 		return nil, gateway.Wrap(gateway.KindInternal, err, "the invoice could not be printed")
 	}
-
-	l := newLayout(r)
-	chunks := l.invoice(doc)
-	if len(l.problems) > 0 {
-		// Unprocessable, not invalid: the invoice is well-formed, but the embedded
-		// font cannot draw some of it, and a PDF must not silently drop text.
-		return nil, &gateway.Error{
-			Kind:    gateway.KindUnprocessable,
-			Message: "the invoice contains characters that cannot be printed",
-			Fields:  l.problems,
-		}
+	loc, err := i18n.Lookup(doc.Invoice.Locale)
+	if err != nil {
+		return nil, &gateway.Error{Kind: gateway.KindUnprocessable, Message: "the invoice cannot be printed in its language",
+			Fields: []gateway.FieldError{{Field: "locale", Code: "unsupported_locale", Message: err.Error()}}}
 	}
 
-	created := issueTime(doc.Invoice.IssueDate)
-	m := maroto.New(r.config(doc, created))
+	l := newLayout(r, loc)
+	inv := doc.Invoice
+	var logo *logoImage
+	if inv.Seller.Logo != nil && len(inv.Seller.Logo.Data.Bytes) > 0 {
+		logo = l.logo("seller.logo.data", inv.Seller.Logo.Data.Bytes)
+	}
+	chunks := l.invoice(doc, logo)
+	footer := l.footer(inv.Seller)
+	if err := l.err("the invoice contains text or images that cannot be printed"); err != nil {
+		return nil, err
+	}
+	meta := pdfMeta{
+		title:   loc.T("invoice.title") + " " + inv.Number,
+		author:  inv.Seller.Name,
+		subject: inv.Number,
+		created: issueTime(inv.IssueDate),
+	}
+	return r.pdf(meta, loc, chunks, footer)
+}
+
+// err is the layout's problems as one error: unprocessable, not invalid, because
+// the document is well-formed but the embedded font cannot draw some of it, and a
+// PDF must not silently drop text.
+func (l *layout) err(msg string) error {
+	if len(l.problems) == 0 {
+		return nil
+	}
+	return &gateway.Error{Kind: gateway.KindUnprocessable, Message: msg, Fields: l.problems}
+}
+
+// pdfMeta is a document's Info dictionary. created is also its modification date:
+// taking it from the document, not the clock, makes renders reproducible.
+type pdfMeta struct {
+	title, author, subject string
+	created                time.Time
+}
+
+// pdf places the chunks on pages, with the footer and "Page X of Y" on every page,
+// and returns the PDF bytes. Any document of this package is made this way.
+func (r *Renderer) pdf(meta pdfMeta, loc *i18n.Locale, chunks []chunk, footer block) ([]byte, error) {
+	m := maroto.New(r.config(meta, loc))
+	if len(footer) > 0 {
+		rows := make([]core.Row, len(footer))
+		for i, p := range footer {
+			rows[i] = p.row
+		}
+		if err := m.RegisterFooter(rows...); err != nil {
+			return nil, gateway.Wrap(gateway.KindInternal, fmt.Errorf("register footer: %w", err), "the document could not be printed")
+		}
+	}
+	usable := pageBody - footer.height()
 	for _, c := range chunks {
 		// Start a new page rather than split a block, unless the block would not
 		// fit on any page: then it flows.
-		if h := c.rows.height(); h < pageBody && !m.FitlnCurrentPage(h) {
+		if h := c.rows.height(); h < usable && !m.FitlnCurrentPage(h) {
 			m.AddPages(page.New())
 			if c.repeat != nil {
 				m.AddRows(c.repeat().row)
@@ -121,11 +169,11 @@ func (r *Renderer) RenderInvoice(doc gateway.Document) ([]byte, error) {
 	}
 	pdf, err := m.Generate()
 	if err != nil {
-		return nil, gateway.Wrap(gateway.KindInternal, fmt.Errorf("generate invoice pdf: %w", err), "the invoice could not be printed")
+		return nil, gateway.Wrap(gateway.KindInternal, fmt.Errorf("generate pdf: %w", err), "the document could not be printed")
 	}
 	out := pdf.GetBytes()
-	if err := pinModDate(out, created); err != nil {
-		return nil, gateway.Wrap(gateway.KindInternal, err, "the invoice could not be printed")
+	if err := pinModDate(out, meta.created); err != nil {
+		return nil, gateway.Wrap(gateway.KindInternal, err, "the document could not be printed")
 	}
 	return out, nil
 }
@@ -153,8 +201,7 @@ func issueTime(d gateway.Date) time.Time {
 }
 
 // config is built per document: metadata differs, and maroto keeps state in it.
-func (r *Renderer) config(doc gateway.Document, created time.Time) *entity.Config {
-	inv := doc.Invoice
+func (r *Renderer) config(meta pdfMeta, loc *i18n.Locale) *entity.Config {
 	return config.NewBuilder().
 		WithPageSize(pagesize.A4).
 		WithLeftMargin(marginSide).
@@ -164,12 +211,12 @@ func (r *Renderer) config(doc gateway.Document, created time.Time) *entity.Confi
 		WithMaxGridSize(gridSize).
 		WithCustomFonts(r.fonts).
 		WithDefaultFont(&props.Font{Family: fontFamily, Style: fontstyle.Normal, Size: sizeBody, Color: &props.BlackColor}).
-		WithPageNumber(props.PageNumber{Pattern: "Page {current} of {total}", Place: props.RightBottom, Size: sizeSmall, Color: &grey}).
-		WithTitle("Invoice "+inv.Number, true).
-		WithAuthor(inv.Seller.Name, true).
-		WithSubject(inv.Number, true).
+		WithPageNumber(props.PageNumber{Pattern: loc.T("page"), Place: props.RightBottom, Size: sizeSmall, Color: &grey}).
+		WithTitle(meta.title, true).
+		WithAuthor(meta.author, true).
+		WithSubject(meta.subject, true).
 		WithCreator("invoicegw", false).
-		WithCreationDate(created).
+		WithCreationDate(meta.created).
 		WithCompression(true).
 		Build()
 }

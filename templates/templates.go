@@ -98,11 +98,36 @@ func (t *Templates) selfCheck() error {
 }
 
 // InvoiceEmail returns the subject, plain-text body and HTML body of the e-mail that
-// carries one invoice to one recipient. Errors are gateway.KindInternal: the data is
-// typed, so a failure here is a bug, not bad input.
+// carries one invoice to one recipient, in d.Locale, in the tenant's own wording when
+// d.Template is set. Errors are gateway.KindInternal: the data is typed and tenant
+// templates are checked when saved, so a failure here is a bug, not bad input.
 func (t *Templates) InvoiceEmail(d gateway.EmailData) (subject, text, html string, err error) {
+	var custom *customEmail
+	if d.Template != nil {
+		var bad map[string]string
+		if custom, bad = parseCustom(*d.Template); len(bad) > 0 {
+			return "", "", "", gateway.Errorf(gateway.KindInternal, "tenant e-mail template does not parse: %v", bad)
+		}
+	}
+	return t.invoiceEmail(d, custom)
+}
+
+func (t *Templates) invoiceEmail(d gateway.EmailData, custom *customEmail) (subject, text, html string, err error) {
+	v := newEmailView(d)
+	subj, txt, htm := texttemplateExec(t.subject), texttemplateExec(t.text), htmltemplateExec(t.emailHTML)
+	if custom != nil {
+		if custom.subject != nil {
+			subj = texttemplateExec(custom.subject)
+		}
+		if custom.text != nil {
+			txt = texttemplateExec(custom.text)
+		}
+		if custom.html != nil {
+			htm = htmltemplateExec(custom.html)
+		}
+	}
 	var b strings.Builder
-	if err := t.subject.Execute(&b, d); err != nil {
+	if err := subj(&b, v); err != nil {
 		return "", "", "", gateway.Wrap(gateway.KindInternal, err, "compose invoice e-mail subject")
 	}
 	subject = headerSafe(b.String())
@@ -110,18 +135,21 @@ func (t *Templates) InvoiceEmail(d gateway.EmailData) (subject, text, html strin
 	b.Reset()
 	// The text part never carries the pixel: plain text cannot load images, and a URL
 	// that is only there to be fetched would read as noise to the recipient.
-	if err := t.text.Execute(&b, d); err != nil {
+	if err := txt(&b, v); err != nil {
 		return "", "", "", gateway.Wrap(gateway.KindInternal, err, "compose invoice e-mail text")
 	}
 	text = b.String()
 
 	b.Reset()
-	if err := t.emailHTML.Execute(&b, d); err != nil {
+	if err := htm(&b, v); err != nil {
 		return "", "", "", gateway.Wrap(gateway.KindInternal, err, "compose invoice e-mail html")
 	}
 	html = b.String()
 	return subject, text, html, nil
 }
+
+func texttemplateExec(t *texttemplate.Template) func(io.Writer, any) error { return t.Execute }
+func htmltemplateExec(t *htmltemplate.Template) func(io.Writer, any) error { return t.Execute }
 
 // Page writes the hosted invoice page for its recipient.
 func (t *Templates) Page(w io.Writer, d gateway.PageData) error {

@@ -26,6 +26,7 @@ func sampleEmail() gateway.EmailData {
 		DueDate:       "2026-12-23",
 		LinkURL:       "https://invoices.example.com/t/l/dGhpcyBpcyBhIGxpbmsgdG9rZW4gZm9yIHRlc3Rz",
 		PixelURL:      "https://invoices.example.com/t/p/Q2hvb3NlIGEgdG9rZW4gbm90IGEgc2VjcmV0IGtleQ",
+		Attached:      true,
 	}
 }
 

@@ -206,6 +206,10 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 	timeline := read(t, ctx, chromedp.OuterHTML(css("#timeline")))
 	ladder := read(t, ctx, chromedp.Text(css("#ladder-h")))
 	rungs := read(t, ctx, chromedp.OuterHTML(css("#ladder")))
+	artefacts := read(t, ctx, chromedp.OuterHTML(css("ul.artefacts")))
+	if !strings.Contains(artefacts, `.pdf</a>`) || !strings.Contains(artefacts, `.eml</a>`) {
+		t.Errorf("artefacts lack the PDF or the e-mail as sent:\n%s", artefacts)
+	}
 	if !strings.Contains(results, "INV-2026-0777") || !strings.Contains(title, "INV-2026-0777") {
 		t.Errorf("search results %q, page title %q: want INV-2026-0777", results, title)
 	}
@@ -215,7 +219,8 @@ func TestCollectorWorkspaceInBrowser(t *testing.T) {
 	for _, m := range timelineItemRE.FindAllStringSubmatch(timeline, -1) {
 		got = append(got, m[1]+":"+m[2])
 	}
-	want := []string{"accepted:0", "rendered:1", "archived:1", "sent:2", "opened:4", "clicked:5", "viewed:5", "acknowledged:6"}
+	// Two archived events: the PDF, then the e-mail exactly as sent.
+	want := []string{"accepted:0", "rendered:1", "archived:1", "archived:1", "sent:2", "opened:4", "clicked:5", "viewed:5", "acknowledged:6"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("timeline %v, want %v", got, want)
 	}

@@ -35,7 +35,7 @@ type serveConfig struct {
 	HTTPAddr       string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	PublicURL      string        `env:"PUBLIC_URL,required"`
 	RedisURL       string        `env:"REDIS_URL,required"`
-	SMTPURL        string        `env:"SMTP_URL,required"`
+	SMTPURL        string        `env:"SMTP_URL"`
 	MailFrom       string        `env:"MAIL_FROM,required"`
 	LogLevel       string        `env:"LOG_LEVEL" envDefault:"info"`
 	Workers        int           `env:"WORKERS" envDefault:"10"`
@@ -44,7 +44,7 @@ type serveConfig struct {
 	RetryBase      time.Duration `env:"RETRY_BASE" envDefault:"1m"`
 	RetryMax       time.Duration `env:"RETRY_MAX" envDefault:"1h"`
 	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
-	BounceDomain   string        `env:"BOUNCE_DOMAIN"`
+	DeliveryConfig
 	CollectorConfig
 	TrackingConfig
 	ReportsConfig

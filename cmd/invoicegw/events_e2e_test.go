@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,12 +10,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/smtp"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway/stdwebhook"
+	"github.com/invoicegw/invoicegw/storage/postgres"
+	"github.com/invoicegw/invoicegw/tracking"
 )
 
 // e2eMailgunKey is the Mailgun webhook signing key the test gateway is configured with.
@@ -128,6 +133,34 @@ func TestEventsEndToEnd(t *testing.T) {
 	if st := decode[invoiceJSON](t, g.do("GET", "/v1/invoices/"+inv.ID, g.apiKey, "", "").body).Status; st != "delivered" {
 		t.Errorf("got invoice status %s, want delivered", st)
 	}
+
+	t.Run("a DSN to the listener that serve started lands on the delivery", func(t *testing.T) {
+		pool, err := postgres.Open(context.Background(), g.env["INVOICEGW_DATABASE_URL"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		var token string
+		if err := pool.QueryRow(context.Background(), `SELECT bounce_token FROM deliveries WHERE invoice_id = $1 ORDER BY id LIMIT 1`,
+			inv.ID).Scan(&token); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile("../../tracking/dsn/testdata/postfix-relayed.eml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := smtp.SendMail(g.env["INVOICEGW_INBOUND_SMTP_ADDR"], nil, "", []string{tracking.BounceAddress(token, "gw.test")}, raw); err != nil {
+			t.Fatalf("send DSN: %v", err)
+		}
+		evs := decode[struct{ Events []eventJSON }](t, g.do("GET", "/v1/invoices/"+inv.ID+"/events", g.apiKey, "", "").body)
+		found := false
+		for _, e := range evs.Events {
+			found = found || (e.Type == "relayed" && e.Detail["queue_id"] == "8CC52D80DC")
+		}
+		if !found {
+			t.Errorf("got events %+v, want a relayed event with postfix's queue id", evs.Events)
+		}
+	})
 
 	t.Run("GET /v1/events pages through everything once", func(t *testing.T) {
 		var types []string

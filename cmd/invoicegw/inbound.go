@@ -27,6 +27,9 @@ type ReportsConfig struct {
 	PostmarkToken     string   `env:"POSTMARK_WEBHOOK_TOKEN"`
 	MailgunSigningKey string   `env:"MAILGUN_SIGNING_KEY"`
 	SendGridPublicKey string   `env:"SENDGRID_PUBLIC_KEY"`
+	// WebhookAllowPrivate lets webhook endpoints be on private networks (an
+	// accounting system on the same LAN); off, tenants cannot aim the gateway inward.
+	WebhookAllowPrivate bool `env:"WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
 }
 
 // validate checks the tracking configuration, naming the variable.
@@ -62,7 +65,7 @@ func startInbound(cfg serveConfig, reports *gateway.Reports, log *slog.Logger) (
 	max, _ := parseBytes(cfg.InboundMaxBytes) // validated
 	srv, err := inbound.Start(inbound.Config{Addr: cfg.InboundSMTPAddr, Domain: cfg.BounceDomain, MaxBytes: max},
 		inbound.HandlerFunc(func(ctx context.Context, env inbound.Envelope, raw []byte) error {
-			return reports.ReceiveMail(ctx, gateway.Envelope(env), raw)
+			return reports.ReceiveMail(ctx, gateway.ReportEnvelope(env), raw)
 		}), log)
 	if err != nil {
 		return nil, fmt.Errorf("INVOICEGW_INBOUND_SMTP_ADDR: %w", err)

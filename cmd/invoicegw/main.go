@@ -18,7 +18,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, errUsage) {
+		if !errors.Is(err, errUsage) && !errors.Is(err, errReported) {
 			fmt.Fprintln(os.Stderr, "invoicegw:", err)
 		}
 		os.Exit(1)
@@ -26,6 +26,9 @@ func main() {
 }
 
 var errUsage = errors.New("usage")
+
+// errReported is an error the command has already written to stderr in full.
+var errReported = errors.New("reported")
 
 const usage = `invoicegw: electronic invoice delivery and tracking gateway
 
@@ -41,6 +44,8 @@ Usage:
                                        delivery reports an operator should look at (unknown token, unreadable)
   invoicegw dev-smtp [--addr HOST:PORT] [--dir DIR]
                                        a development SMTP server that keeps every message as .eml
+  invoicegw render [--locale xx] [--terms-file F] invoice.json > invoice.pdf
+                                       print an invoice payload to PDF, validated as the API does
   invoicegw keys generate | public     create the Ed25519 signing key; print its public key
   invoicegw verify proof.zip [--key PUBLIC_KEY]
                                        check an evidence bundle offline; exits 1 naming what was altered
@@ -72,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return reportsCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "dev-smtp":
 		return devSMTP(ctx, args[1:], stdout, stderr)
+	case "render":
+		return renderCmd(args[1:], stdin, stdout, stderr)
 	case "keys":
 		return keysCmd(args[1:], getenv, stdout, stderr)
 	case "verify":

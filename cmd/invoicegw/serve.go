@@ -50,11 +50,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := cfg.ReportsConfig.validate(cfg.BounceDomain); err != nil {
 		return err
 	}
-	smtpCfg, err := mailer.ParseURL(cfg.SMTPURL)
-	if err != nil {
-		return fmt.Errorf("configuration: INVOICEGW_SMTP_URL: %w", err)
-	}
 	log := newLogger(stdout, cfg.LogLevel)
+	transport, err := cfg.DeliveryConfig.transport(cfg.SMTPURL, log)
+	if err != nil {
+		return err
+	}
 
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -79,7 +79,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer rdb.Close()
 	s3, err := archive.New(archive.Config{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
-		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey})
+		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Lock: cfg.DeliveryConfig.lock()})
 	if err != nil {
 		return fmt.Errorf("INVOICEGW_S3_*: %w", err)
 	}
@@ -105,9 +105,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer hits.Close()
 	public, _ := url.Parse(cfg.PublicURL)
 
-	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.New(smtpCfg, log),
-		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL, Tracking: db}, time.Now, log)
-	webhooks := gateway.NewWebhooks(db, stdwebhook.NewPoster(15*time.Second), time.Now, log)
+	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.Builder{}, transport,
+		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL, BounceDomain: cfg.BounceDomain, Tracking: db}, time.Now, log)
+	webhooks := gateway.NewWebhooks(db, stdwebhook.NewPoster(15*time.Second, cfg.WebhookAllowPrivate), time.Now, log)
 	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
 		Webhooks: webhooks}, log)
 	if err != nil {

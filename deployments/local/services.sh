@@ -39,6 +39,7 @@ REDIS_PORT=6379
 TOOLS=(
 	pdftotext:poppler-utils
 	qpdf:qpdf
+	zbarimg:zbar-tools
 	chromium:chromium
 	postfix:postfix
 	wrk:wrk

@@ -74,13 +74,14 @@ func NewClient(pool *pgxpool.Pool, dl *gateway.Deliverer, cfg Config, log *slog.
 	if err := river.AddWorkerSafely(workers, &deliverWorker{dl: dl, cfg: cfg}); err != nil {
 		return nil, fmt.Errorf("register delivery worker: %w", err)
 	}
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
 	if cfg.Webhooks != nil {
-		if err := addWebhookWorker(workers, cfg); err != nil {
+		if err := addWebhookWorker(workers, queues, cfg); err != nil {
 			return nil, fmt.Errorf("register webhook worker: %w", err)
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues:  queues,
 		Workers: workers,
 		Logger:  log,
 		// Jobs are evidence-bearing: keep finished ones for a week for inspection.

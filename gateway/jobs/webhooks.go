@@ -28,10 +28,16 @@ func (w *webhookWorker) NextRetry(job *river.Job[gateway.WebhookJob]) time.Time 
 // Timeout bounds one POST (the poster has its own, shorter timeout).
 func (w *webhookWorker) Timeout(*river.Job[gateway.WebhookJob]) time.Duration { return time.Minute }
 
-func addWebhookWorker(workers *river.Workers, cfg Config) error {
+// webhookWorkers is how many webhooks are posted at once. They have a queue of their
+// own so that slow endpoints (up to the poster's timeout each) never hold up the
+// delivery of invoices.
+const webhookWorkers = 10
+
+func addWebhookWorker(workers *river.Workers, queues map[string]river.QueueConfig, cfg Config) error {
 	backoff := cfg.WebhookBackoff
 	if len(backoff) == 0 {
 		backoff = gateway.WebhookBackoff
 	}
+	queues[gateway.WebhookQueue] = river.QueueConfig{MaxWorkers: webhookWorkers}
 	return river.AddWorkerSafely(workers, &webhookWorker{wh: cfg.Webhooks, backoff: backoff})
 }

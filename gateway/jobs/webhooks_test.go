@@ -76,7 +76,7 @@ func TestWebhooksRetryDisableAndReplay(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 
-	wh := gateway.NewWebhooks(db, stdwebhook.NewPoster(5*time.Second), time.Now, log)
+	wh := gateway.NewWebhooks(db, stdwebhook.NewPoster(5*time.Second, true), time.Now, log)
 	_, hash, _ := gateway.NewAPIKey()
 	ten := gateway.Tenant{ID: gateway.NewID("ten"), Name: "Acme"}
 	if err := db.CreateTenant(ctx, ten, gateway.NewID("key"), hash); err != nil {

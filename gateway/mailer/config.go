@@ -50,6 +50,11 @@ type Config struct {
 	// InsecureSkipVerify accepts any relay certificate. Only for tests against
 	// self-signed servers.
 	InsecureSkipVerify bool
+	// PoolSize is how many idle sessions to the relay are kept for reuse; zero means
+	// DefaultPoolSize.
+	PoolSize int
+	// Rate caps messages per second handed to the relay; zero means no cap.
+	Rate float64
 }
 
 // Addr is the relay's host:port.

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"syscall"
 	"time"
 )
 
@@ -24,12 +27,47 @@ type Poster struct {
 	client *http.Client
 }
 
-// NewPoster returns a poster whose requests give up after timeout.
-func NewPoster(timeout time.Duration) *Poster {
+// NewPoster returns a poster whose requests give up after timeout. Unless
+// allowPrivate, it refuses to connect to loopback, private, link-local and other
+// non-public addresses: endpoint URLs come from tenants, and a webhook must not
+// become a way to reach the gateway's own network (checked on the address actually
+// dialled, so DNS tricks do not get around it).
+func NewPoster(timeout time.Duration, allowPrivate bool) *Poster {
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if !allowPrivate {
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil || !publicAddr(ip.Unmap()) {
+				return fmt.Errorf("%w: %s", ErrPrivateAddress, host)
+			}
+			return nil
+		}
+	}
+	transport := &http.Transport{
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}
 	return &Poster{client: &http.Client{
 		Timeout:       timeout,
+		Transport:     transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+}
+
+// ErrPrivateAddress is a webhook URL resolving to a non-public address.
+var ErrPrivateAddress = errors.New("webhook endpoint resolves to a non-public address")
+
+// sharedAddressSpace is RFC 6598 carrier-grade NAT, which netip does not count as private.
+var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+func publicAddr(ip netip.Addr) bool {
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !sharedAddressSpace.Contains(ip)
 }
 
 // Post sends body to url with the Standard Webhooks headers. An error means no

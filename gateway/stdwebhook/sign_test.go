@@ -1,8 +1,11 @@
 package stdwebhook
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +75,27 @@ func TestVerify(t *testing.T) {
 				t.Errorf("got %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+func TestPosterRefusesPrivateAddresses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	secret, _ := NewSecret()
+	_, err := NewPoster(time.Second, false).Post(context.Background(), srv.URL, secret, "msg_1", time.Now(), []byte("{}"))
+	if !errors.Is(err, ErrPrivateAddress) {
+		t.Errorf("posting to %s: got %v, want ErrPrivateAddress", srv.URL, err)
+	}
+	res, err := NewPoster(time.Second, true).Post(context.Background(), srv.URL, secret, "msg_1", time.Now(), []byte("{}"))
+	if err != nil || res.StatusCode != 200 {
+		t.Errorf("with private addresses allowed: got %+v, %v", res, err)
+	}
+	for _, a := range []string{"10.1.2.3", "192.168.0.1", "169.254.169.254", "100.64.0.1", "::1", "fd00::1", "0.0.0.0"} {
+		if publicAddr(netip.MustParseAddr(a)) {
+			t.Errorf("%s counted as public", a)
+		}
+	}
+	if !publicAddr(netip.MustParseAddr("93.184.216.34")) {
+		t.Error("a public address counted as private")
 	}
 }

@@ -12,21 +12,8 @@ import (
 
 var _ gateway.LegalHolder = (*S3)(nil)
 
-// ObjectLockEnabled reports whether the bucket was created with S3 Object Lock,
-// without which neither retention nor legal holds exist. Errors: KindUnavailable,
-// KindInternal.
-func (s *S3) ObjectLockEnabled(ctx context.Context) (bool, error) {
-	out, err := s.client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(s.bucket)})
-	if err != nil {
-		// A bucket without Object Lock answers with an error, not an empty configuration.
-		switch apiCode(err) {
-		case "ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound":
-			return false, nil
-		}
-		return false, s3Error(fmt.Errorf("get object lock configuration of %s: %w", s.bucket, err), "archive bucket")
-	}
-	return out.ObjectLockConfiguration != nil && out.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled, nil
-}
+// ObjectLockEnabled is in lock.go (the delivery work's cached version; both
+// branches wrote one).
 
 // SetLegalHold puts every current object under prefix under legal hold (on) or
 // releases it (off). A held object version cannot be deleted or overwritten in

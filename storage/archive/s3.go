@@ -3,8 +3,6 @@ package archive
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +23,9 @@ type Config struct {
 	Bucket    string
 	AccessKey string
 	SecretKey string
+	// Lock is the Object Lock retention applied to every object, where the bucket
+	// has Object Lock enabled.
+	Lock Lock
 }
 
 // S3 is the archive in one bucket. It is safe for concurrent use.
@@ -32,6 +33,9 @@ type S3 struct {
 	client *s3.Client
 	bucket string
 	region string
+	lock   Lock
+	// bucketLock remembers whether the bucket has Object Lock, asked once.
+	bucketLock lockState
 }
 
 var _ gateway.Archive = (*S3)(nil)
@@ -59,29 +63,20 @@ func New(cfg Config) (*S3, error) {
 		client: s3client.New(cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey),
 		bucket: cfg.Bucket,
 		region: cfg.Region,
+		lock:   cfg.Lock,
 	}, nil
 }
 
-// Put stores data under key, overwriting what was there unless the bucket's retention
-// forbids it. Errors: KindUnavailable when the store cannot be reached or is
-// overloaded, else KindInternal.
+// Put stores data under key with the configured retention (see PutWith). Errors:
+// KindUnavailable when the store cannot be reached or is overloaded, else
+// KindInternal.
 func (s *S3) Put(ctx context.Context, key, contentType string, data []byte) error {
-	// Object Lock buckets refuse uploads without an integrity header; Content-MD5 is
-	// the one every S3-compatible server accepts, and the server verifies it, so a
-	// corrupted upload fails instead of being archived as evidence.
-	sum := md5.Sum(data)
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        aws.String(s.bucket),
-		Key:           aws.String(key),
-		Body:          bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
-		ContentType:   nonEmpty(contentType),
-		ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-	})
+	opts, err := s.defaultPutOptions(ctx)
 	if err != nil {
-		return s3Error(fmt.Errorf("put object %s: %w", key, err), "archived object")
+		return err
 	}
-	return nil
+	_, err = s.PutWith(ctx, key, contentType, data, opts)
+	return err
 }
 
 // Get returns the bytes stored under key. Errors: KindNotFound when there is no such

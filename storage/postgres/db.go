@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
 	"github.com/invoicegw/invoicegw/gateway/evidence"
@@ -145,11 +144,13 @@ func (db *DB) CreateInvoice(ctx context.Context, r *gateway.Record, accepted gat
 				Message: fmt.Sprintf("invoice number %q was already accepted", r.Invoice.Number),
 				Detail:  map[string]string{"invoice_id": existing}}
 		}
-		for _, d := range r.Deliveries {
+		for i, d := range r.Deliveries {
+			// The first delivery (the customer's contact) is primary: the invoice's
+			// status follows it; cc copies have their own status only.
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, bounce_token, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-				d.ID, r.ID, r.TenantID, d.Recipient.Name, d.Recipient.Email, d.Status, d.MessageID, nullIfEmpty(d.BounceToken), r.CreatedAt); err != nil {
+				INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, bounce_token, updated_at, is_primary)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				d.ID, r.ID, r.TenantID, d.Recipient.Name, d.Recipient.Email, d.Status, d.MessageID, nullIfEmpty(d.BounceToken), r.CreatedAt, i == 0); err != nil {
 				return err
 			}
 		}
@@ -208,7 +209,7 @@ func (db *DB) Invoice(ctx context.Context, tenantID, id string) (*gateway.Record
 }
 
 const deliveryColumns = `id, invoice_id, tenant_id, recipient_name, recipient_email, status, attempts, message_id,
-	coalesce(bounce_token, ''), coalesce(last_reply, ''), sent_at, updated_at`
+	coalesce(bounce_token, ''), coalesce(last_reply, ''), sent_at, updated_at, message_key, message_sha256, message_size`
 
 func (db *DB) deliveries(ctx context.Context, where string, args ...any) ([]gateway.Delivery, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries `+where, args...)
@@ -216,16 +217,23 @@ func (db *DB) deliveries(ctx context.Context, where string, args ...any) ([]gate
 		return nil, dbError(err, "deliveries")
 	}
 	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.Delivery, error) {
-		var d gateway.Delivery
+		var (
+			d           gateway.Delivery
+			key, sum    *string
+			messageSize *int64
+		)
 		err := row.Scan(&d.ID, &d.InvoiceID, &d.TenantID, &d.Recipient.Name, &d.Recipient.Email, &d.Status,
-			&d.Attempts, &d.MessageID, &d.BounceToken, &d.LastReply, &d.SentAt, &d.UpdatedAt)
+			&d.Attempts, &d.MessageID, &d.BounceToken, &d.LastReply, &d.SentAt, &d.UpdatedAt, &key, &sum, &messageSize)
+		if key != nil && sum != nil && messageSize != nil {
+			d.Message = &gateway.Object{Key: *key, SHA256: *sum, Size: *messageSize}
+		}
 		return d, err
 	})
 	return ds, dbError(err, "deliveries")
 }
 
-// Delivery returns one delivery and its invoice, for the worker. Errors: KindNotFound.
-func (db *DB) Delivery(ctx context.Context, deliveryID string) (*gateway.Record, *gateway.Delivery, error) {
+// deliveryAndInvoice returns one delivery and its invoice. Errors: KindNotFound.
+func (db *DB) deliveryAndInvoice(ctx context.Context, deliveryID string) (*gateway.Record, *gateway.Delivery, error) {
 	ds, err := db.deliveries(ctx, `WHERE id = $1`, deliveryID)
 	if err != nil {
 		return nil, nil, err
@@ -336,58 +344,6 @@ func (db *DB) SetPDF(ctx context.Context, r *gateway.Record, obj gateway.Object,
 		return nil
 	})
 	return got, dbError(err, "invoice pdf")
-}
-
-// BeginSend moves a delivery from queued or deferred to sending, counts the attempt
-// and stores the tracking tokens of the message about to be sent, in one
-// transaction. It must commit before any byte goes to SMTP: a delivery found in
-// sending later means an attempt died mid-flight. A delivery in any other state is
-// KindConflict.
-func (db *DB) BeginSend(ctx context.Context, d *gateway.Delivery, tokens []gateway.Token) error {
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
-			WHERE id = $1 AND status IN ('queued', 'deferred')`, d.ID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return gateway.Errorf(gateway.KindConflict, "delivery %s is not waiting to be sent", d.ID)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE invoices SET status = 'sending', updated_at = now() WHERE id = $1`, d.InvoiceID); err != nil {
-			return err
-		}
-		for _, t := range tokens {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO tracking_tokens (hash, kind, delivery_id, invoice_id, tenant_id) VALUES ($1, $2, $3, $4, $5)`,
-				t.Hash, t.Kind, t.DeliveryID, t.InvoiceID, t.TenantID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return dbError(err, "delivery")
-}
-
-// FinishSend records the outcome of an attempt: the delivery's (and its invoice's)
-// new status, the server's reply and the event that proves it.
-func (db *DB) FinishSend(ctx context.Context, d *gateway.Delivery, status gateway.Status, reply string, e gateway.Event) error {
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		var sentAt *time.Time
-		if status == gateway.StatusSent {
-			sentAt = &e.At
-		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE deliveries SET status = $2, last_reply = NULLIF($3, ''), sent_at = coalesce($4, sent_at), updated_at = now()
-			WHERE id = $1`, d.ID, status, reply, sentAt); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE invoices SET status = $2, updated_at = now() WHERE id = $1`, d.InvoiceID, status); err != nil {
-			return err
-		}
-		return insertEvent(ctx, tx, d.TenantID, e)
-	})
-	return dbError(err, "delivery")
 }
 
 // ResolveToken implements gateway.TokenResolver against the truth.

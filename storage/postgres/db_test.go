@@ -132,10 +132,23 @@ func TestSendStateMachine(t *testing.T) {
 	d := &r.Deliveries[0]
 	_, hash, _ := tracking.NewToken()
 	tok := gateway.Token{Hash: hash, Kind: gateway.TokenLink, DeliveryID: d.ID, InvoiceID: r.ID, TenantID: ten.ID}
-	if err := db.BeginSend(ctx, d, []gateway.Token{tok}); err != nil {
+	if err := db.BeginSend(ctx, d); gateway.ErrorKind(err) != gateway.KindConflict {
+		t.Errorf("begin send before archiving: err = %v, want conflict (no archive, no send)", err)
+	}
+	if err := db.StartRendering(ctx, d); err != nil {
+		t.Fatalf("start rendering: %v", err)
+	}
+	msg := gateway.Object{Key: "m.eml", SHA256: "ab", Size: 2}
+	if err := db.SetMessage(ctx, d, msg, []gateway.Token{tok}, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); err != nil {
+		t.Fatalf("set message: %v", err)
+	}
+	if err := db.SetMessage(ctx, d, msg, nil, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); gateway.ErrorKind(err) != gateway.KindConflict {
+		t.Errorf("second set message: err = %v, want conflict (the first archived message is the one sent)", err)
+	}
+	if err := db.BeginSend(ctx, d); err != nil {
 		t.Fatalf("begin send: %v", err)
 	}
-	if err := db.BeginSend(ctx, d, nil); gateway.ErrorKind(err) != gateway.KindConflict {
+	if err := db.BeginSend(ctx, d); gateway.ErrorKind(err) != gateway.KindConflict {
 		t.Errorf("second begin send: err = %v, want conflict (a sending delivery is never started twice)", err)
 	}
 	ev := gateway.NewEvent(r.ID, d.ID, gateway.EventSent, time.Now(), map[string]string{"reply": "2.0.0 Ok"})
@@ -160,8 +173,11 @@ func TestSendStateMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 2 || evs[0].Type != gateway.EventAccepted || evs[1].Type != gateway.EventSent || evs[1].Level != 2 {
-		t.Errorf("events = %+v, want accepted then sent(level 2)", evs)
+	if len(evs) != 3 || evs[0].Type != gateway.EventAccepted || evs[1].Type != gateway.EventArchived || evs[2].Type != gateway.EventSent || evs[2].Level != 2 {
+		t.Errorf("events = %+v, want accepted, archived, sent(level 2)", evs)
+	}
+	if got.Deliveries[0].Message == nil || *got.Deliveries[0].Message != msg {
+		t.Errorf("delivery message = %+v, want %+v", got.Deliveries[0].Message, msg)
 	}
 }
 

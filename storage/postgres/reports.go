@@ -91,8 +91,7 @@ func (db *DB) SaveReport(ctx context.Context, rep *gateway.InboundReport, ev *ga
 		_, err = tx.Exec(ctx, `
 			UPDATE invoices i SET status = $2, updated_at = now()
 			FROM deliveries d
-			WHERE d.id = $1 AND i.id = d.invoice_id AND i.status = ANY($3)
-			  AND lower(d.recipient_email) = lower(i.document->'customer'->'contact'->>'email')`,
+			WHERE d.id = $1 AND d.is_primary AND i.id = d.invoice_id AND i.status = ANY($3)`,
 			rep.DeliveryID, to, fromText)
 		return err
 	})

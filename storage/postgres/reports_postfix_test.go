@@ -46,8 +46,8 @@ func postfixScript(t *testing.T, args ...string) string {
 // VERP envelope sender, RET=HDRS, NOTIFY=SUCCESS,FAILURE. It returns the queue id
 // from postfix's reply ("2.0.0 Ok: queued as 4F1C2D80A1").
 //
-// When the delivery work lands (the gateway sending through postfix with DSN
-// options), this step can be replaced by sending an invoice through the gateway.
+// The whole gateway sending through postfix is cmd/invoicegw's
+// TestDeliveryReportsThroughPostfix; this one tests the report path on its own.
 func sendViaPostfix(t *testing.T, from, to, messageID string) string {
 	t.Helper()
 	c, err := smtp.Dial("127.0.0.1:" + pfPort)

@@ -47,7 +47,7 @@ func newReportsRigAt(t *testing.T, addr string) *reportsRig {
 	reports := gateway.NewReports(db, arch, bounceDomain, time.Now, log)
 	srv, err := inbound.Start(inbound.Config{Addr: addr, Domain: bounceDomain, MaxBytes: 1 << 20},
 		inbound.HandlerFunc(func(ctx context.Context, env inbound.Envelope, raw []byte) error {
-			return reports.ReceiveMail(ctx, gateway.Envelope(env), raw)
+			return reports.ReceiveMail(ctx, gateway.ReportEnvelope(env), raw)
 		}), log)
 	if err != nil {
 		t.Fatal(err)
@@ -77,9 +77,6 @@ func (rg *reportsRig) sentInvoice(t *testing.T, number string) (*gateway.Record,
 	}
 	for i := range r.Deliveries {
 		d := &r.Deliveries[i]
-		if err := rg.db.BeginSend(ctx, d, nil); err != nil {
-			t.Fatal(err)
-		}
 		ev := gateway.NewEvent(r.ID, d.ID, gateway.EventSent, time.Now(), map[string]string{"reply": "2.0.0 Ok: queued as 2D86FD808B"})
 		if err := rg.db.FinishSend(ctx, d, gateway.StatusSent, "2.0.0 Ok", ev); err != nil {
 			t.Fatal(err)
@@ -271,6 +268,18 @@ func TestDeliveryReportsOverSMTP(t *testing.T) {
 		}
 		if len(tokens) != 2 || !strings.Contains(strings.Join(tokens, ","), unknown) {
 			t.Errorf("got unknown-token reports %v, want two including %s", tokens, unknown)
+		}
+	})
+
+	t.Run("a DSN whose token was lost on the way is matched by its ENVID", func(t *testing.T) {
+		r, ds := rg.sentInvoice(t, "INV-R5")
+		raw := strings.Replace(string(sample(t, "dsn-envid-failed.eml")), "dlv_06h4366jthwjqctnczc6rzdkb4", ds[0].ID, 1)
+		unknown, _ := tracking.NewBounceToken()
+		if err := rg.send(t, tracking.BounceAddress(unknown, bounceDomain), []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		if got := rg.events(t, r, gateway.EventBounced); len(got) != 1 || got[0].DeliveryID != ds[0].ID {
+			t.Errorf("got bounced events %v, want one on %s", got, ds[0].ID)
 		}
 	})
 

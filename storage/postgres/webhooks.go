@@ -59,7 +59,7 @@ func enqueueWebhooks(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.
 			return fmt.Errorf("store webhook delivery: %w", err)
 		}
 		if _, err := queue.InsertTx(ctx, tx, gateway.WebhookJob{DeliveryID: id},
-			&river.InsertOpts{MaxAttempts: gateway.WebhookMaxAttempts}); err != nil {
+			&river.InsertOpts{MaxAttempts: gateway.WebhookMaxAttempts, Queue: gateway.WebhookQueue}); err != nil {
 			return fmt.Errorf("enqueue webhook: %w", err)
 		}
 	}
@@ -195,7 +195,7 @@ func (db *DB) ReplayWebhookDelivery(ctx context.Context, tenantID, deliveryID, n
 			return err
 		}
 		out.Log = []gateway.WebhookAttempt{}
-		_, err = db.queue.InsertTx(ctx, tx, gateway.WebhookJob{DeliveryID: newID}, &river.InsertOpts{MaxAttempts: gateway.WebhookMaxAttempts})
+		_, err = db.queue.InsertTx(ctx, tx, gateway.WebhookJob{DeliveryID: newID}, &river.InsertOpts{MaxAttempts: gateway.WebhookMaxAttempts, Queue: gateway.WebhookQueue})
 		return err
 	})
 	if err != nil {

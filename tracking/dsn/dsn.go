@@ -59,11 +59,14 @@ type Report struct {
 
 	ReportingMTA string `json:"reporting_mta,omitempty"`
 	QueueID      string `json:"queue_id,omitempty"` // X-Postfix-Queue-ID: the id the relay gave the original message
-	Recipient    string `json:"recipient,omitempty"`
-	Action       string `json:"action,omitempty"`
-	Status       string `json:"status,omitempty"` // RFC 3463 enhanced status code, e.g. 5.1.1
-	RemoteMTA    string `json:"remote_mta,omitempty"`
-	Diagnostic   string `json:"diagnostic,omitempty"`
+	// EnvelopeID is Original-Envelope-Id: the ENVID the sender gave in MAIL FROM,
+	// which the gateway sets to the delivery id.
+	EnvelopeID string `json:"envelope_id,omitempty"`
+	Recipient  string `json:"recipient,omitempty"`
+	Action     string `json:"action,omitempty"`
+	Status     string `json:"status,omitempty"` // RFC 3463 enhanced status code, e.g. 5.1.1
+	RemoteMTA  string `json:"remote_mta,omitempty"`
+	Diagnostic string `json:"diagnostic,omitempty"`
 
 	// OriginalMessageID is the Message-ID of the message the report is about (from the
 	// returned headers, or an MDN's Original-Message-ID), without angle brackets.
@@ -109,12 +112,9 @@ func Parse(raw []byte) (*Report, error) {
 	rep.Subject = decodeWord(ent.Header.Get("Subject"))
 	rep.From = decodeWord(ent.Header.Get("From"))
 
-	mt, params, _ := ent.Header.ContentType()
-	if mt == "multipart/report" {
-		rt := strings.ToLower(params["report-type"])
-		if ok := readReport(ent, rt, rep); ok {
-			return rep, nil
-		}
+	// The parts decide what a report is: report-type is often wrong in the wild.
+	if mt, _, _ := ent.Header.ContentType(); mt == "multipart/report" && readReport(ent, rep) {
+		return rep, nil
 	}
 	// Not a standard report, or a broken one: classify the text.
 	text := collectText(raw)
@@ -124,7 +124,7 @@ func Parse(raw []byte) (*Report, error) {
 
 // readReport walks a multipart/report. It returns false when no machine-readable
 // part was found, so the caller falls back to the text.
-func readReport(ent *message.Entity, reportType string, rep *Report) bool {
+func readReport(ent *message.Entity, rep *Report) bool {
 	mr := ent.MultipartReader()
 	if mr == nil {
 		return false
@@ -155,7 +155,6 @@ func readReport(ent *message.Entity, reportType string, rep *Report) bool {
 			}
 		}
 	}
-	_ = reportType // the parts decide; report-type is often wrong in the wild
 	return found
 }
 
@@ -194,6 +193,7 @@ func readDeliveryStatus(body []byte, rep *Report) bool {
 	msg := blocks[0]
 	rep.ReportingMTA = typedValue(msg.Get("Reporting-MTA"))
 	rep.QueueID = strings.TrimSpace(msg.Get("X-Postfix-Queue-ID"))
+	rep.EnvelopeID = strings.TrimSpace(msg.Get("Original-Envelope-Id"))
 	for _, b := range blocks[1:] {
 		r := Recipient{
 			FinalRecipient:    typedValue(b.Get("Final-Recipient")),

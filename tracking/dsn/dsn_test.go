@@ -38,6 +38,9 @@ func TestParseCorpus(t *testing.T) {
 		{"dsn-failed-soft-4xx.eml", Report{Kind: KindBounced, Bounce: BounceSoft, Format: FormatDSN, Status: "4.4.7",
 			Recipient: "busy@other.test", ReportingMTA: "mx.other.test", RemoteMTA: "mx.busy.test",
 			OriginalMessageID: "dlv_soft@gw.test", Diagnostic: "451 4.4.7 try again later"}},
+		{"dsn-envid-failed.eml", Report{Kind: KindBounced, Bounce: BounceHard, Format: FormatDSN, Status: "5.2.2",
+			Recipient: "jane@final.test", ReportingMTA: "mx.forwarder.test", EnvelopeID: "dlv_06h4366jthwjqctnczc6rzdkb4",
+			Diagnostic: "552 5.2.2 mailbox full"}},
 		{"office365-ndr-dsn.eml", Report{Kind: KindBounced, Bounce: BounceHard, Format: FormatDSN, Status: "5.1.10",
 			Recipient: "ap@contoso.test", ReportingMTA: "AM0PR01MB1234.eurprd01.prod.outlook.test", OriginalMessageID: "dlv_o365@gw.test",
 			Diagnostic: "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"}},
@@ -97,6 +100,7 @@ func TestParseCorpus(t *testing.T) {
 			check("recipient", got.Recipient, tt.want.Recipient)
 			check("reporting mta", got.ReportingMTA, tt.want.ReportingMTA)
 			check("queue id", got.QueueID, tt.want.QueueID)
+			check("envelope id", got.EnvelopeID, tt.want.EnvelopeID)
 			check("remote mta", got.RemoteMTA, tt.want.RemoteMTA)
 			check("message id", got.OriginalMessageID, tt.want.OriginalMessageID)
 			check("diagnostic", got.Diagnostic, tt.want.Diagnostic)
@@ -156,4 +160,22 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("bounce without hard/soft: %q", r.Bounce)
 		}
 	})
+}
+
+// BenchmarkParse reads the real postfix failure report: what one inbound DSN costs.
+func BenchmarkParse(b *testing.B) {
+	for _, name := range []string{"postfix-failed-remote-550.eml", "exim-hard.eml"} {
+		raw, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -716,6 +716,12 @@ type fontDefType struct {
 }
 
 // generateFontID generates a font Id from the font definition
+// pageBreakTolerance is how far, in user units, content may end below the page
+// break trigger without breaking the page. PATCH(invoicegw): rows summed in a
+// different order than their container's height end up to ~1e-13 past it, and a
+// footer row that ends exactly at the bottom margin went to a page of its own.
+const pageBreakTolerance = 1e-6
+
 func generateFontID(fdt fontDefType) (string, error) {
 	// file can be different if generated in different instance
 	fdt.File = ""

@@ -2077,6 +2077,15 @@ func (f *Fpdf) SetFont(familyStr, styleStr string, size float64) {
 			return
 		}
 	}
+	// PATCH(invoicegw): do nothing when the font is already selected, as PHP
+	// FPDF does. Every call wrote a font operator into the page, formatted with
+	// fmt.Sprintf; maroto selects the font before measuring and before drawing
+	// each text, which made this a quarter of a long document's render time and
+	// bloated its content streams. AddPage clears fontFamily, so a new page
+	// still gets its font.
+	if f.page > 0 && familyStr == f.fontFamily && styleStr == f.fontStyle && size == f.fontSizePt {
+		return
+	}
 	// Select it
 	f.fontFamily = familyStr
 	f.fontStyle = styleStr
@@ -2310,7 +2319,7 @@ func (f *Fpdf) CellFormat(w, h float64, txtStr, borderStr string, ln int,
 
 	borderStr = strings.ToUpper(borderStr)
 	k := f.k
-	if f.y+h > f.pageBreakTrigger && !f.inHeader && !f.inFooter && f.acceptPageBreak() {
+	if f.y+h > f.pageBreakTrigger+pageBreakTolerance && !f.inHeader && !f.inFooter && f.acceptPageBreak() {
 		// Automatic page break
 		x := f.x
 		ws := f.ws
@@ -3023,7 +3032,7 @@ func (f *Fpdf) imageOut(info *ImageInfoType, x, y, w, h float64, allowNegativeX,
 	}
 	// Flowing mode
 	if flow {
-		if f.y+h > f.pageBreakTrigger && !f.inHeader && !f.inFooter && f.acceptPageBreak() {
+		if f.y+h > f.pageBreakTrigger+pageBreakTolerance && !f.inHeader && !f.inFooter && f.acceptPageBreak() {
 			// Automatic page break
 			x2 := f.x
 			f.AddPageFormat(f.curOrientation, f.curPageSize)
@@ -4336,7 +4345,16 @@ func (f *Fpdf) putimages() {
 
 	// Sort the keyList []string by the corresponding image's width.
 	if f.catalogSort {
-		sort.SliceStable(keyList, func(i, j int) bool { return f.images[keyList[i]].w < f.images[keyList[j]].w })
+		// PATCH(invoicegw): break ties by content hash. Image keys may be random
+		// (maroto names images with UUIDs), so images of equal width came out in
+		// map order and the same document differed from one render to the next.
+		sort.SliceStable(keyList, func(i, j int) bool {
+			a, b := f.images[keyList[i]], f.images[keyList[j]]
+			if a.w != b.w {
+				return a.w < b.w
+			}
+			return a.i < b.i
+		})
 	}
 
 	// Maintain a list of inserted image SHA-1 hashes, with their

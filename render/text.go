@@ -1,9 +1,12 @@
 package render
 
+// The building blocks every document here is made of (invoice, statement, delivery
+// certificate): styles, wrapped text cells, rows of known height, blocks kept on
+// one page, and the layout that records text the fonts cannot draw.
+
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/johnfercher/maroto/v2/pkg/components/col"
 	"github.com/johnfercher/maroto/v2/pkg/components/row"
@@ -15,6 +18,7 @@ import (
 	"github.com/johnfercher/maroto/v2/pkg/props"
 
 	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/gateway/i18n"
 )
 
 // gridSize is the number of grid units across the page; 24 rather than maroto's 12
@@ -124,13 +128,17 @@ type chunk struct {
 // passes through v, which records the characters the fonts cannot draw.
 type layout struct {
 	r        *Renderer
+	loc      *i18n.Locale
 	problems gateway.Problems
 	reported map[string]bool
 }
 
-func newLayout(r *Renderer) *layout {
-	return &layout{r: r, reported: map[string]bool{}}
+func newLayout(r *Renderer, loc *i18n.Locale) *layout {
+	return &layout{r: r, loc: loc, reported: map[string]bool{}}
 }
+
+// t is the label for key in the document's language.
+func (l *layout) t(key string, args ...any) string { return l.loc.T(key, args...) }
 
 // v returns value unchanged, after recording a problem for field if the fonts
 // cannot draw one of its characters. Both faces are checked because which face a
@@ -208,7 +216,7 @@ func spacer(height float64) part {
 func (l *layout) heading(title string) block {
 	rule := &props.Cell{BorderType: border.Bottom, BorderColor: &grey, BorderThickness: 0.2}
 	return block{
-		spacer(5),
+		spacer(4),
 		styled(l.row(cell{gridSize, title, style{size: sizeHeading, bold: true}}), rule),
 		spacer(1.5),
 	}
@@ -246,193 +254,4 @@ func section(head block, body []part, tail ...part) []block {
 	}
 	end := append(block{}, body[len(body)-keep:]...)
 	return append(blocks, append(end, tail...))
-}
-
-// invoice lays out the whole document in the order it is printed.
-func (l *layout) invoice(doc gateway.Document) []chunk {
-	inv := doc.Invoice
-	var chunks []chunk
-	add := func(blocks ...block) {
-		for _, b := range blocks {
-			chunks = append(chunks, chunk{rows: b})
-		}
-	}
-	add(append(l.header(inv), l.parties(inv)...))
-	chunks = append(chunks, l.lines(inv, doc.Totals)...)
-	add(l.totals(inv.Currency, doc.Totals))
-	if p := l.payment(inv.Payment); p != nil {
-		add(p)
-	}
-	if strings.TrimSpace(inv.Notes) != "" {
-		add(section(l.heading("Notes"), l.paragraphs("notes", inv.Notes, body))...)
-	}
-	hash := l.row(cell{gridSize, "Terms SHA-256: " + l.v("terms_sha256", doc.TermsSHA256), style{size: sizeHash, color: &grey}})
-	terms := l.paragraphs("terms", doc.Terms, style{size: sizeTerms})
-	add(section(l.heading("Terms and conditions"), terms, spacer(1.5), hash)...)
-	return chunks
-}
-
-func (l *layout) header(inv gateway.Invoice) block {
-	// Lower the number so that it shares the title's baseline.
-	number := style{size: sizeNumber, bold: true, right: true, top: (sizeTitle - sizeNumber) * ptToMM}
-	return block{
-		l.row(
-			cell{12, "Invoice", style{size: sizeTitle, bold: true}},
-			cell{12, l.v("number", inv.Number), number},
-		),
-		spacer(6),
-	}
-}
-
-// parties prints the seller beside the invoice's meta data, then the customer.
-func (l *layout) parties(inv gateway.Invoice) block {
-	seller := []cell{{12, "From", label}, {12, l.v("seller.name", inv.Seller.Name), bodyBold}}
-	seller = append(seller, l.address("seller.address", inv.Seller.Address)...)
-	if inv.Seller.TaxID != "" {
-		seller = append(seller, cell{12, "Tax ID: " + l.v("seller.tax_id", inv.Seller.TaxID), body})
-	}
-	if inv.Seller.Email != "" {
-		seller = append(seller, cell{12, "E-mail: " + l.v("seller.email", inv.Seller.Email), body})
-	}
-
-	meta := [][2]string{
-		{"", ""}, // level with the seller's name, under "From"
-		{"Invoice number", l.v("number", inv.Number)},
-		{"Issue date", inv.IssueDate.Format(time.DateOnly)},
-		{"Due date", inv.DueDate.Format(time.DateOnly)},
-		{"Currency", l.v("currency", inv.Currency)},
-		{"Customer ID", l.v("customer.id", inv.Customer.ID)},
-	}
-
-	var b block
-	for i := range max(len(seller), len(meta)) {
-		left := cell{12, "", body}
-		if i < len(seller) {
-			left = seller[i]
-		}
-		var m [2]string
-		if i < len(meta) {
-			m = meta[i]
-		}
-		b = append(b, l.row(left, cell{5, m[0], body}, cell{7, m[1], bodyRight}))
-	}
-
-	customer := []cell{
-		{12, "Bill to", label},
-		{12, l.v("customer.name", inv.Customer.Name), bodyBold},
-		{12, "Attn: " + l.v("customer.contact.name", inv.Customer.Contact.Name), body},
-	}
-	customer = append(customer, l.address("customer.address", inv.Customer.Address)...)
-	if inv.Customer.TaxID != "" {
-		customer = append(customer, cell{12, "Tax ID: " + l.v("customer.tax_id", inv.Customer.TaxID), body})
-	}
-	b = append(b, spacer(6))
-	for _, c := range customer {
-		b = append(b, l.row(c))
-	}
-	return b
-}
-
-func (l *layout) address(field string, a gateway.Address) []cell {
-	out := []cell{{12, l.v(field+".line1", a.Line1), body}}
-	if a.Line2 != "" {
-		out = append(out, cell{12, l.v(field+".line2", a.Line2), body})
-	}
-	city := strings.TrimSpace(l.v(field+".postal_code", a.PostalCode) + " " + l.v(field+".city", a.City))
-	out = append(out, cell{12, city, body})
-	if a.Region != "" {
-		out = append(out, cell{12, l.v(field+".region", a.Region), body})
-	}
-	return append(out, cell{12, l.v(field+".country", a.Country), body})
-}
-
-// Line table column spans; they add up to gridSize.
-const (
-	spanDescription = 9
-	spanQuantity    = 2
-	spanUnit        = 2
-	spanUnitPrice   = 4
-	spanTaxRate     = 3
-	spanAmount      = 4
-)
-
-// lines is the line table. Every line is a chunk of its own, so the table breaks
-// between lines, never inside one; the column titles stay with the first line and
-// are repeated at the top of every page the table continues on.
-func (l *layout) lines(inv gateway.Invoice, t gateway.Totals) []chunk {
-	head := func() part { return l.tableHead(inv.Currency) }
-	rule := &props.Cell{BorderType: border.Bottom, BorderColor: &lightGrey, BorderThickness: 0.2}
-	chunks := make([]chunk, 0, len(inv.Lines))
-	for i, line := range inv.Lines {
-		f := fmt.Sprintf("lines[%d]", i)
-		p := styled(l.row(
-			cell{spanDescription, l.v(f+".description", line.Description), body},
-			cell{spanQuantity, l.v(f+".quantity", string(line.Quantity)), bodyRight},
-			cell{spanUnit, l.v(f+".unit", line.Unit), body},
-			cell{spanUnitPrice, l.v(f+".unit_price", string(line.UnitPrice)), bodyRight},
-			cell{spanTaxRate, l.v(f+".tax_rate", string(line.TaxRate)) + "%", bodyRight},
-			cell{spanAmount, l.v(fmt.Sprintf("totals.lines[%d]", i), t.Lines[i]), bodyRight},
-		), rule)
-		if i == 0 {
-			chunks = append(chunks, chunk{rows: block{spacer(8), head(), p}})
-			continue
-		}
-		chunks = append(chunks, chunk{rows: block{p}, repeat: head})
-	}
-	return chunks
-}
-
-func (l *layout) tableHead(currency string) part {
-	right := labelBold
-	right.right = true
-	cur := l.v("currency", currency)
-	return styled(l.row(
-		cell{spanDescription, "Description", labelBold},
-		cell{spanQuantity, "Qty", right},
-		cell{spanUnit, "Unit", labelBold},
-		cell{spanUnitPrice, "Unit price (" + cur + ")", right},
-		cell{spanTaxRate, "Tax rate", right},
-		cell{spanAmount, "Amount (" + cur + ")", right},
-	), &props.Cell{BackgroundColor: &lightGrey})
-}
-
-// totals prints the sums right-aligned under the amount column, the tax per rate
-// first, as EN 16931 invoices show it.
-func (l *layout) totals(currency string, t gateway.Totals) block {
-	money := func(field, amount string) string { return l.v("currency", currency) + " " + l.v(field, amount) }
-	sum := func(name, amount string, st style) part {
-		value := st
-		value.right = true
-		return l.row(cell{12, "", body}, cell{7, name, st}, cell{5, amount, value})
-	}
-	b := block{spacer(3), sum("Subtotal", money("totals.subtotal", t.Subtotal), body)}
-	for i, r := range t.TaxRates {
-		f := fmt.Sprintf("totals.tax_breakdown[%d]", i)
-		name := fmt.Sprintf("Tax %s%% on %s", l.v(f+".rate", r.Rate), money(f+".taxable", r.Taxable))
-		b = append(b, sum(name, money(f+".tax", r.Tax), body))
-	}
-	return append(b,
-		sum("Tax", money("totals.tax", t.Tax), body),
-		sum("Total", money("totals.total", t.Total), bodyBold),
-		spacer(1),
-		styled(sum("Amount due", money("totals.amount_due", t.AmountDue), style{size: sizeHeading, bold: true}),
-			&props.Cell{BorderType: border.Top, BorderColor: &grey, BorderThickness: 0.3}),
-	)
-}
-
-func (l *layout) payment(p *gateway.Payment) block {
-	if p == nil || (p.IBAN == "" && p.BIC == "" && p.Reference == "") {
-		return nil
-	}
-	b := l.heading("Payment")
-	for _, f := range []struct{ name, field, value string }{
-		{"IBAN", "payment.iban", p.IBAN},
-		{"BIC", "payment.bic", p.BIC},
-		{"Reference", "payment.reference", p.Reference},
-	} {
-		if f.value != "" {
-			b = append(b, l.row(cell{4, f.name, body}, cell{20, l.v(f.field, f.value), bodyBold}))
-		}
-	}
-	return b
 }

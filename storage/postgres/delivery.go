@@ -1,0 +1,240 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+)
+
+var (
+	_ gateway.DeliveryStore = (*DB)(nil)
+	_ gateway.SettingsStore = (*DB)(nil)
+)
+
+// Delivery returns one delivery, its invoice and its tenant's delivery settings, for
+// the worker. Errors: KindNotFound.
+func (db *DB) Delivery(ctx context.Context, deliveryID string) (*gateway.Record, *gateway.Delivery, gateway.DeliverySettings, error) {
+	r, d, err := db.deliveryAndInvoice(ctx, deliveryID)
+	if err != nil {
+		return nil, nil, gateway.DeliverySettings{}, err
+	}
+	s, err := db.DeliverySettings(ctx, r.TenantID)
+	return r, d, s, err
+}
+
+// setInvoiceStatus makes the invoice's status follow its primary delivery.
+const setInvoiceStatus = `UPDATE invoices SET status = $2, updated_at = now()
+	WHERE id = (SELECT invoice_id FROM deliveries WHERE id = $1 AND is_primary)`
+
+// StartRendering moves a delivery that has no archived message yet from queued or
+// deferred to rendering. Errors: KindConflict when it is in another state.
+func (db *DB) StartRendering(ctx context.Context, d *gateway.Delivery) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE deliveries SET status = 'rendering', updated_at = now()
+			WHERE id = $1 AND status IN ('queued', 'deferred') AND message_key IS NULL`, d.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return gateway.Errorf(gateway.KindConflict, "delivery %s is not waiting to be rendered", d.ID)
+		}
+		_, err = tx.Exec(ctx, setInvoiceStatus, d.ID, gateway.StatusRendering)
+		return err
+	})
+	return dbError(err, "delivery")
+}
+
+// SetMessage records the archived message, the tracking tokens it carries and its
+// archived event, and moves the delivery to archived, in one transaction.
+// Errors: KindConflict when a message is archived already or the delivery moved on.
+func (db *DB) SetMessage(ctx context.Context, d *gateway.Delivery, obj gateway.Object, tokens []gateway.Token, e gateway.Event) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE deliveries SET status = 'archived', message_key = $2, message_sha256 = $3, message_size = $4, updated_at = now()
+			WHERE id = $1 AND message_key IS NULL AND status IN ('queued', 'rendering', 'deferred')`,
+			d.ID, obj.Key, obj.SHA256, obj.Size)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return gateway.Errorf(gateway.KindConflict, "delivery %s has its message archived already", d.ID)
+		}
+		if _, err := tx.Exec(ctx, setInvoiceStatus, d.ID, gateway.StatusArchived); err != nil {
+			return err
+		}
+		if len(tokens) > 0 {
+			rows := make([][]any, len(tokens))
+			for i, t := range tokens {
+				rows[i] = []any{t.Hash, string(t.Kind), t.DeliveryID, t.InvoiceID, t.TenantID}
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tracking_tokens"},
+				[]string{"hash", "kind", "delivery_id", "invoice_id", "tenant_id"}, pgx.CopyFromRows(rows)); err != nil {
+				return err
+			}
+		}
+		return insertEvent(ctx, tx, d.TenantID, e)
+	})
+	return dbError(err, "delivery")
+}
+
+// BeginSend moves a delivery with an archived message from archived or deferred to
+// sending and counts the attempt. It must commit before any byte goes to SMTP: a
+// delivery found in sending later means an attempt died mid-flight. Errors:
+// KindConflict when the delivery is in another state.
+func (db *DB) BeginSend(ctx context.Context, d *gateway.Delivery) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
+			WHERE id = $1 AND status IN ('archived', 'deferred') AND message_key IS NOT NULL`, d.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return gateway.Errorf(gateway.KindConflict, "delivery %s is not waiting to be sent", d.ID)
+		}
+		_, err = tx.Exec(ctx, setInvoiceStatus, d.ID, gateway.StatusSending)
+		return err
+	})
+	return dbError(err, "delivery")
+}
+
+// FinishSend records the outcome of an attempt: the delivery's (and, for the primary
+// delivery, its invoice's) new status, the server's reply and the events that prove it.
+func (db *DB) FinishSend(ctx context.Context, d *gateway.Delivery, status gateway.Status, reply string, events ...gateway.Event) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var sentAt *time.Time
+		if (status == gateway.StatusSent || status == gateway.StatusDelivered) && len(events) > 0 {
+			sentAt = &events[0].At
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE deliveries SET status = $2, last_reply = coalesce(NULLIF($3, ''), last_reply), sent_at = coalesce($4, sent_at), updated_at = now()
+			WHERE id = $1`, d.ID, status, reply, sentAt); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, setInvoiceStatus, d.ID, status); err != nil {
+			return err
+		}
+		for _, e := range events {
+			if err := insertEvent(ctx, tx, d.TenantID, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return dbError(err, "delivery")
+}
+
+// TenantDelivery returns one of the tenant's deliveries. Errors: KindNotFound.
+func (db *DB) TenantDelivery(ctx context.Context, tenantID, deliveryID string) (*gateway.Delivery, error) {
+	ds, err := db.deliveries(ctx, `WHERE id = $1 AND tenant_id = $2`, deliveryID, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) == 0 {
+		return nil, gateway.Errorf(gateway.KindNotFound, "delivery %s not found", deliveryID)
+	}
+	return &ds[0], nil
+}
+
+// Resend queues another attempt of a delivery that ended unknown_outcome, failed or
+// bounced, with the operator's event. It sends the archived message again when there
+// is one. Errors: KindNotFound, KindConflict when the delivery is in another state.
+func (db *DB) Resend(ctx context.Context, tenantID, deliveryID string, e gateway.Event) (*gateway.Delivery, error) {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var status gateway.Status
+		var hasMessage bool
+		err := tx.QueryRow(ctx, `SELECT status, message_key IS NOT NULL FROM deliveries WHERE id = $1 AND tenant_id = $2 FOR UPDATE`,
+			deliveryID, tenantID).Scan(&status, &hasMessage)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return gateway.Errorf(gateway.KindNotFound, "delivery %s not found", deliveryID)
+		}
+		if err != nil {
+			return err
+		}
+		switch status {
+		case gateway.StatusUnknownOutcome, gateway.StatusFailed, gateway.StatusBounced:
+		default:
+			return &gateway.Error{Kind: gateway.KindConflict,
+				Message: fmt.Sprintf("delivery %s is %s; only unknown_outcome, failed or bounced deliveries can be resent", deliveryID, status)}
+		}
+		next := gateway.StatusQueued
+		if hasMessage {
+			next = gateway.StatusArchived
+		}
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = $2, updated_at = now() WHERE id = $1`, deliveryID, next); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, setInvoiceStatus, deliveryID, next); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, tenantID, e); err != nil {
+			return err
+		}
+		_, err = db.queue.InsertTx(ctx, tx, gateway.DeliverJob{DeliveryID: deliveryID}, &river.InsertOpts{MaxAttempts: db.deliverAttempts})
+		return err
+	})
+	if err != nil {
+		return nil, dbError(err, "delivery")
+	}
+	return db.TenantDelivery(ctx, tenantID, deliveryID)
+}
+
+// AddDelivery stores another delivery of an accepted invoice (to another contact, or
+// a Cc copy), its event and its job. Errors: KindNotFound for an unknown invoice.
+func (db *DB) AddDelivery(ctx context.Context, d gateway.Delivery, e gateway.Event) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, bounce_token, is_primary, updated_at)
+			SELECT $1, id, tenant_id, $4, $5, $6, $7, $8, false, $9 FROM invoices WHERE id = $2 AND tenant_id = $3`,
+			d.ID, d.InvoiceID, d.TenantID, d.Recipient.Name, d.Recipient.Email, d.Status, d.MessageID, nullIfEmpty(d.BounceToken), d.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return gateway.Errorf(gateway.KindNotFound, "invoice %s not found", d.InvoiceID)
+		}
+		if err := insertEvent(ctx, tx, d.TenantID, e); err != nil {
+			return err
+		}
+		_, err = db.queue.InsertTx(ctx, tx, gateway.DeliverJob{DeliveryID: d.ID}, &river.InsertOpts{MaxAttempts: db.deliverAttempts})
+		return err
+	})
+	return dbError(err, "delivery")
+}
+
+// DeliverySettings returns the tenant's delivery settings; the zero value when none
+// were saved.
+func (db *DB) DeliverySettings(ctx context.Context, tenantID string) (gateway.DeliverySettings, error) {
+	var s gateway.DeliverySettings
+	var raw []byte
+	err := db.pool.QueryRow(ctx, `SELECT settings FROM tenant_delivery_settings WHERE tenant_id = $1`, tenantID).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, nil
+	}
+	if err != nil {
+		return s, dbError(err, "delivery settings")
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return s, fmt.Errorf("decode delivery settings of %s: %w", tenantID, err)
+	}
+	return s, nil
+}
+
+// SetDeliverySettings replaces the tenant's delivery settings.
+func (db *DB) SetDeliverySettings(ctx context.Context, tenantID string, s gateway.DeliverySettings) error {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode delivery settings: %w", err)
+	}
+	_, err = db.pool.Exec(ctx, `
+		INSERT INTO tenant_delivery_settings (tenant_id, settings, updated_at) VALUES ($1, $2, now())
+		ON CONFLICT (tenant_id) DO UPDATE SET settings = EXCLUDED.settings, updated_at = now()`, tenantID, raw)
+	return dbError(err, "delivery settings")
+}
