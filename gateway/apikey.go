@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"hash/crc32"
 	"math/big"
 	"strings"
+	"time"
 )
 
 // API keys look like "igw_" + 40 base62 characters of randomness + 6 base62
@@ -61,4 +63,86 @@ func checksum62(s string) string {
 		n /= 62
 	}
 	return string(out)
+}
+
+// APIKey is a tenant's API key as listed: never the key itself, only a hint of its
+// last characters.
+type APIKey struct {
+	ID        string     `json:"id"`
+	Object    string     `json:"object"`
+	Name      string     `json:"name"`
+	Hint      string     `json:"hint"` // "igw_...abcd"
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	TenantID  string     `json:"-"`
+}
+
+// KeyStore keeps API keys by hash.
+type KeyStore interface {
+	// CreateAPIKey stores a key's hash. Errors: KindNotFound (no such tenant), KindUnavailable.
+	CreateAPIKey(ctx context.Context, k APIKey, hash []byte) error
+	// APIKeys lists a tenant's keys, oldest first. Errors: KindUnavailable.
+	APIKeys(ctx context.Context, tenantID string) ([]APIKey, error)
+	// RevokeAPIKey revokes one of the tenant's keys. Errors: KindNotFound, KindUnavailable.
+	RevokeAPIKey(ctx context.Context, tenantID, id string, at time.Time) (APIKey, error)
+}
+
+// Keys manages a tenant's API keys, for the CLI and the API alike.
+type Keys struct {
+	store KeyStore
+	now   func() time.Time
+}
+
+// NewKeys returns the API key use cases.
+func NewKeys(store KeyStore, now func() time.Time) *Keys { return &Keys{store: store, now: now} }
+
+// Create makes a new key for the tenant and returns it with its secret, which is
+// shown this once.
+func (k *Keys) Create(ctx context.Context, tenantID, name string) (APIKey, string, error) {
+	var p Problems
+	optionalText(&p, "name", name, 100)
+	if err := p.Err("the API key has invalid fields"); err != nil {
+		return APIKey{}, "", err
+	}
+	secret, hash, err := NewAPIKey()
+	if err != nil {
+		return APIKey{}, "", Wrap(KindInternal, err, "could not create the API key")
+	}
+	key := APIKey{ID: NewID("key"), Object: "api_key", Name: name, Hint: KeyHint(secret), CreatedAt: k.now().UTC(), TenantID: tenantID}
+	if err := k.store.CreateAPIKey(ctx, key, hash); err != nil {
+		return APIKey{}, "", err
+	}
+	return key, secret, nil
+}
+
+// List returns the tenant's keys.
+func (k *Keys) List(ctx context.Context, tenantID string) ([]APIKey, error) {
+	return k.store.APIKeys(ctx, tenantID)
+}
+
+// Revoke stops a key from working; requests with it are refused within seconds
+// (the authentication cache's lifetime).
+func (k *Keys) Revoke(ctx context.Context, tenantID, id string) (APIKey, error) {
+	if !ValidID("key", id) {
+		return APIKey{}, Errorf(KindNotFound, "API key %q not found", id)
+	}
+	return k.store.RevokeAPIKey(ctx, tenantID, id, k.now().UTC())
+}
+
+// KeyHint is what a list shows of a key: enough to recognise it, too little to use.
+func KeyHint(key string) string {
+	if len(key) < 8 {
+		return apiKeyPrefix + "..."
+	}
+	return apiKeyPrefix + "..." + key[len(key)-4:]
+}
+
+// RateDecision is a rate limiter's answer for one request of an API key, reported
+// to the client in RateLimit-* headers.
+type RateDecision struct {
+	Allowed    bool
+	Limit      int
+	Remaining  int
+	RetryAfter time.Duration // when refused: until one more request fits
+	ResetAfter time.Duration // until the quota is full again
 }

@@ -82,3 +82,17 @@ func position(body []byte, offset int64) (line, col int) {
 	col = int(offset) - bytes.LastIndexByte(before, '\n')
 	return line, col
 }
+
+// DecodeJSON parses a small request body (terms, API key names) strictly into v, with
+// the same error kinds as DecodeInvoice.
+func DecodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(body, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &Error{Kind: KindMalformed, Message: "the body must hold exactly one JSON object; found more after it"}
+	}
+	return nil
+}

@@ -211,10 +211,18 @@ type ClientTotals struct {
 
 // AttachmentInput is a proof-of-delivery document sent with the invoice (a signed
 // delivery note, a photo of the goods received): PDF, PNG or JPEG.
+//
+// Once archived, the stored invoice keeps only the reference (Key, SHA256, Size,
+// ContentType): the bytes live in the archive, never in the database document.
 type AttachmentInput struct {
 	Filename    string `json:"filename"`
 	Description string `json:"description,omitempty"`
-	Data        Blob   `json:"data"`
+	Data        Blob   `json:"data,omitzero"`
+	// Set by the gateway when archived; a client sending them is refused.
+	Key        string `json:"key,omitempty"`
+	SHA256     string `json:"sha256,omitempty"`
+	Size       int64  `json:"size,omitempty"`
+	StoredType string `json:"content_type,omitempty"`
 }
 
 // ContentType is the sniffed type of the attachment's bytes (never the client's word).

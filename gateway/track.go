@@ -69,8 +69,11 @@ type TrackerDeps struct {
 	// CSRFKey signs the hosted page's forms; every gateway instance behind one public
 	// URL must share it.
 	CSRFKey []byte
-	Now     func() time.Time
-	Log     *slog.Logger
+	// HitTimeout bounds how long a request waits for its hit to be stored (default
+	// 3s): past it the pixel is answered 503 rather than hang on a stuck database.
+	HitTimeout time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
 // Tracker records what a recipient's side did with a delivered invoice: pixel
@@ -95,6 +98,9 @@ type cachedSettings struct {
 }
 
 func NewTracker(d TrackerDeps) *Tracker {
+	if d.HitTimeout <= 0 {
+		d.HitTimeout = 3 * time.Second
+	}
 	return &Tracker{d: d, settings: map[string]cachedSettings{}, sent: map[string]time.Time{}, tokens: map[string]Token{}}
 }
 
@@ -400,6 +406,8 @@ func (t *Tracker) record(ctx context.Context, tok Token, typ EventType, hit Hit,
 		h.UserAgent, h.IPPrefix = hit.UserAgent, truncateIP(hit.IP)
 	}
 	h.Evidence = NewEvent(tok.InvoiceID, tok.DeliveryID, typ, at, t.hitDetail(hit, s, class, reason))
+	ctx, cancel := context.WithTimeout(ctx, t.d.HitTimeout)
+	defer cancel()
 	if err := t.d.Hits.RecordHit(ctx, h); err != nil {
 		return fmt.Errorf("record %s hit: %w", typ, err)
 	}

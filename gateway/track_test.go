@@ -118,3 +118,19 @@ func TestSummariseCountsOnlyHumanEvidence(t *testing.T) {
 		t.Errorf("opened signal = %+v, want 2 machine (apple_mpp), 1 human", s)
 	}
 }
+
+// FuzzCSRFValid: whatever a client posts as the form token, checking it neither
+// panics nor accepts anything but a token issued for that link within 24 hours.
+func FuzzCSRFValid(f *testing.F) {
+	tr := NewTracker(TrackerDeps{CSRFKey: []byte("fuzz key")})
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	valid := tr.csrfToken("link", now)
+	for _, seed := range []string{valid, "", "AAAA", valid + "A", valid[:len(valid)-1], "%%%"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		if tr.csrfValid("link", value, now) && value != valid {
+			t.Fatalf("csrfValid accepted %q, which was never issued", value)
+		}
+	})
+}

@@ -317,6 +317,9 @@ func validateAttachments(p *Problems, as []AttachmentInput) {
 		f := fmt.Sprintf("attachments[%d]", i)
 		CheckFilename(p, f+".filename", a.Filename)
 		optionalText(p, f+".description", a.Description, maxTextLen)
+		if a.Key != "" || a.SHA256 != "" || a.Size != 0 || a.StoredType != "" {
+			p.Add(f, "read_only", f+".key, sha256, size and content_type are set by the gateway when it archives the attachment; send only filename, description and data")
+		}
 		switch {
 		case a.Data.Bad:
 			p.Add(f+".data", "invalid_base64", f+".data must be standard base64")

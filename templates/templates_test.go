@@ -48,6 +48,7 @@ func samplePage() gateway.PageData {
 		},
 		Terms:  "1. Payment is due within 30 days.\n2. Goods remain our property until paid in full.\n\nAcme Supplies GmbH, Berlin",
 		PDFURL: "https://invoices.example.com/t/d/cGRmIHRva2VuIGZvciB0aGUgaG9zdGVkIHBhZ2U",
+		Form:   gateway.PageForm{ConfirmURL: "/i/tok/confirm", QueryURL: "/i/tok/query", CSRF: "Y3NyZi10b2tlbg"},
 	}
 }
 

@@ -45,6 +45,8 @@ type serveConfig struct {
 	RetryMax       time.Duration `env:"RETRY_MAX" envDefault:"1h"`
 	RetryHorizon   time.Duration `env:"RETRY_HORIZON" envDefault:"72h"`
 	DeliveryConfig
+	RateLimit   int           `env:"RATE_LIMIT" envDefault:"100"`
+	KeyCacheTTL time.Duration `env:"KEY_CACHE_TTL" envDefault:"5s"`
 	CollectorConfig
 	TrackingConfig
 	ReportsConfig
@@ -67,6 +69,8 @@ type TrackingConfig struct {
 	PageSecret string `env:"PAGE_SECRET"`
 	// RetentionInterval is how often raw hits past retention are deleted.
 	RetentionInterval time.Duration `env:"RETENTION_INTERVAL" envDefault:"1h"`
+	// HitWriters is how many tracking-hit batches commit at once, each on its own connection.
+	HitWriters int `env:"HIT_WRITERS" envDefault:"4"`
 }
 
 // parseEnv fills cfg from INVOICEGW_* variables read through getenv (tests pass
@@ -116,11 +120,20 @@ func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
 	if c.CollectorLoginPerAccount < 1 || c.CollectorLoginPerIP < 1 {
 		return nil, fmt.Errorf("configuration: INVOICEGW_COLLECTOR_LOGIN_PER_ACCOUNT and INVOICEGW_COLLECTOR_LOGIN_PER_IP must be at least 1")
 	}
+	if c.RateLimit < 0 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_RATE_LIMIT must be requests per second per API key, 0 for none; got %d", c.RateLimit)
+	}
+	if c.KeyCacheTTL < 0 || c.KeyCacheTTL > time.Minute {
+		return nil, fmt.Errorf("configuration: INVOICEGW_KEY_CACHE_TTL must be between 0 and 1m (revoked keys work until it passes); got %s", c.KeyCacheTTL)
+	}
 	if _, err := c.ProofConfig.signer(); err != nil {
 		return nil, err
 	}
 	if c.PageSecret != "" && len(c.PageSecret) < 32 {
 		return nil, fmt.Errorf("configuration: INVOICEGW_PAGE_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)")
+	}
+	if c.HitWriters < 1 || c.HitWriters > 64 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_HIT_WRITERS must be between 1 and 64; got %d", c.HitWriters)
 	}
 	if c.RetentionInterval <= 0 {
 		return nil, fmt.Errorf("configuration: INVOICEGW_RETENTION_INTERVAL must be positive; got %s", c.RetentionInterval)

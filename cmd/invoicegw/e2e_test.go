@@ -38,14 +38,14 @@ var exampleInvoice = func() string {
 
 // gw is a gateway started in-process with run(), exactly as `invoicegw serve` starts.
 type gw struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	env    map[string]string
 	smtp   *catcher.Server
 	apiKey string
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,14 +55,18 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startGateway(t *testing.T) *gw {
+func startGateway(t testing.TB, env ...string) *gw {
 	t.Helper()
-	return startGatewayWith(t, nil)
+	extra := map[string]string{}
+	for i := 0; i+1 < len(env); i += 2 {
+		extra[env[i]] = env[i+1]
+	}
+	return startGatewayWith(t, extra)
 }
 
 // startGatewayWith starts a gateway whose environment is the default one with extra
 // variables added or replaced.
-func startGatewayWith(t *testing.T, extra map[string]string) *gw {
+func startGatewayWith(t testing.TB, extra map[string]string) *gw {
 	t.Helper()
 	_, dbURL := pgtest.MustOpen(t)
 	s3 := archivetest.Config(t)
@@ -91,6 +95,7 @@ func startGatewayWith(t *testing.T, extra map[string]string) *gw {
 		"INVOICEGW_LOG_LEVEL":     "debug",
 		"INVOICEGW_RETRY_BASE":    "200ms",
 		"INVOICEGW_SIGNING_KEY":   testSigningKey,
+		"INVOICEGW_RATE_LIMIT":    "100000", // TestRateLimitAnswers429WithRetryAfter sets its own
 	}}
 	g.env["INVOICEGW_MAILGUN_SIGNING_KEY"] = e2eMailgunKey // events_e2e_test.go
 	g.env["INVOICEGW_WEBHOOK_ALLOW_PRIVATE"] = "true"      // receivers run on loopback
@@ -122,6 +127,7 @@ func startGatewayWith(t *testing.T, extra map[string]string) *gw {
 		}
 		select {
 		case err := <-done:
+			done <- err // for the cleanup, which waits for run to return
 			t.Fatalf("serve exited early: %v\n%s", err, logs.String())
 		default:
 		}
@@ -205,7 +211,7 @@ type eventJSON struct {
 	Detail map[string]any `json:"detail"`
 }
 
-func decode[T any](t *testing.T, b []byte) T {
+func decode[T any](t testing.TB, b []byte) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(b, &v); err != nil {

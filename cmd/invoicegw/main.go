@@ -37,6 +37,8 @@ Usage:
   invoicegw migrate                    apply database migrations
   invoicegw tenant create --name NAME [--default-terms TEXT]
                                        create a tenant; prints its id and API key (shown once)
+  invoicegw key create|list|revoke --tenant TENANT_ID [--name NAME] [--id KEY_ID]
+                                       manage a tenant's API keys (a new key is shown once)
   invoicegw user create --tenant TENANT_ID --email EMAIL < password
                                        create a collector user of the workspace at /c
   invoicegw archive init               create the S3 bucket if it does not exist
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrate(ctx, args[1:], getenv, stdout)
 	case "tenant":
 		return tenant(ctx, args[1:], getenv, stdout, stderr)
+	case "key":
+		return keyCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "user":
 		return user(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "archive":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,25 +53,47 @@ func TestPixelBenchmark(t *testing.T) {
 	t.Cleanup(func() { bare.Close() })
 
 	g, db := prepareGateway(t)
+	if v := os.Getenv("INVOICEGW_HIT_WRITERS"); v != "" {
+		g.env["INVOICEGW_HIT_WRITERS"] = v
+	}
 	g.startInProcess()
 	g.setTracking(g.apiKey, "full")
 	pixel := g.pixelURL("INV-BENCH", 1)
 
-	bareRes := runWrk(t, wrk, "http://"+ln.Addr().String()+"/t/o/x.gif", conns, duration)
-
+	commitP50, commitP99 := db.commitLatency(t, 300)
+	// The machine is shared: run the three targets in alternating rounds and keep
+	// each one's median round, so that a burst of outside load hurts all alike.
+	rounds, _ := strconv.Atoi(envOr("INVOICEGW_PIXEL_BENCH_ROUNDS", "3"))
+	var bares, noWrites, gws []wrkResult
 	before := db.pixelHits(t)
 	profile := filepath.Join("..", "..", "tmp", "pixel-cpu.pprof")
 	_ = os.MkdirAll(filepath.Dir(profile), 0o755)
-	pf, err := os.Create(profile)
-	if err != nil {
-		t.Fatal(err)
+	for round := range rounds {
+		bares = append(bares, runWrk(t, wrk, "http://"+ln.Addr().String()+"/t/o/x.gif", conns, duration))
+		// The same gateway route with a token that fails its format check: Echo, the
+		// middleware and the GIF, without lookup or write. The gap to the bare handler
+		// is the framework; the gap from here to the real pixel is storing the hit.
+		noWrites = append(noWrites, runWrk(t, wrk, g.base+"/t/o/not-a-token.gif", conns, duration))
+		if round == 0 {
+			pf, err := os.Create(profile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				t.Fatal(err)
+			}
+			gws = append(gws, runWrk(t, wrk, pixel, conns, duration))
+			pprof.StopCPUProfile()
+			pf.Close()
+			continue
+		}
+		gws = append(gws, runWrk(t, wrk, pixel, conns, duration))
 	}
-	if err := pprof.StartCPUProfile(pf); err != nil {
-		t.Fatal(err)
+	bareRes, noWrite, gwRes := median(bares), median(noWrites), median(gws)
+	var gwAnswered int64
+	for _, r := range gws {
+		gwAnswered += r.requests - r.non2xx
 	}
-	gwRes := runWrk(t, wrk, pixel, conns, duration)
-	pprof.StopCPUProfile()
-	pf.Close()
 	stored := db.pixelHits(t) - before
 
 	// Half the peak: each connection waits between requests so that the connections
@@ -86,21 +110,48 @@ func TestPixelBenchmark(t *testing.T) {
 	halfRes := runWrk(t, wrk, pixel, conns, duration, "-s", script)
 	stored += db.pixelHits(t) - before
 
-	answered := gwRes.requests - gwRes.non2xx + halfRes.requests - halfRes.non2xx
-	t.Logf("\n| pixel, wrk -t2 -c%s -d%s | requests/s | p50 | p99 | non-2xx |\n|---|---|---|---|---|\n"+
-		"| bare net/http | %.0f | %s | %s | %d |\n| gateway | %.0f | %s | %s | %d |\n"+
+	answered := gwAnswered + halfRes.requests - halfRes.non2xx
+	t.Logf("\nmedian of %d alternating rounds\n| pixel, wrk -t2 -c%s -d%s | requests/s | p50 | p99 | non-2xx |\n|---|---|---|---|---|\n"+
+		"| bare net/http | %.0f | %s | %s | %d |\n| gateway, malformed token (nothing stored) | %.0f | %s | %s | %d |\n"+
+		"| gateway | %.0f | %s | %s | %d |\n"+
 		"| gateway at half peak (paced) | %.0f | %s | %s | %d |\n"+
 		"ratio gateway/bare: %.2f (target >= 0.70); half-peak p99 %s (target <= 10ms)\n"+
-		"2xx answered by the gateway: %d; raw hits stored: %d",
-		conns, duration, bareRes.rps, bareRes.p50, bareRes.p99, bareRes.non2xx,
+		"2xx answered by the gateway: %d; raw hits stored: %d\n"+
+		"one durable single-row commit on this machine (no load): p50 %s, p99 %s",
+		rounds, conns, duration, bareRes.rps, bareRes.p50, bareRes.p99, bareRes.non2xx,
+		noWrite.rps, noWrite.p50, noWrite.p99, noWrite.non2xx,
 		gwRes.rps, gwRes.p50, gwRes.p99, gwRes.non2xx, halfRes.rps, halfRes.p50, halfRes.p99, halfRes.non2xx,
-		gwRes.rps/bareRes.rps, halfRes.p99, answered, stored)
+		gwRes.rps/bareRes.rps, halfRes.p99, answered, stored, commitP50, commitP99)
 	if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", profile).Output(); err == nil {
 		t.Logf("gateway CPU profile during wrk (%s):\n%s", profile, top)
 	}
 	if stored < answered {
 		t.Errorf("stored %d hits, but wrk got %d answered 2xx", stored, answered)
 	}
+}
+
+// commitLatency times n autocommitted one-row inserts: the floor under any hit
+// that is stored before it is answered.
+func (p *testDB) commitLatency(t *testing.T, n int) (p50, p99 time.Duration) {
+	t.Helper()
+	lat := make([]time.Duration, n)
+	for i := range lat {
+		start := time.Now()
+		if _, err := p.Exec(context.Background(), `INSERT INTO tracking_hits (tenant_id, invoice_id, delivery_id, token_kind,
+			event_type, at, method, classification, reason) VALUES ('b', 'b', 'b', 'bench', 'opened', now(), 'GET', 'human', 'b')`); err != nil {
+			t.Fatal(err)
+		}
+		lat[i] = time.Since(start)
+	}
+	slices.Sort(lat)
+	return lat[n/2], lat[n*99/100]
+}
+
+// median returns the round with the median rate.
+func median(rs []wrkResult) wrkResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b wrkResult) int { return cmp.Compare(a.rps, b.rps) })
+	return s[len(s)/2]
 }
 
 func envOr(k, def string) string {

@@ -101,7 +101,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_, _ = rand.Read(pageKey)
 		log.Warn("INVOICEGW_PAGE_SECRET unset: hosted-page forms are signed with a per-process key; set it when running more than one instance")
 	}
-	hits := postgres.NewHitWriter(pool, 4, 512, log)
+	// The hit writers get a pool of their own: the pixel path must not queue behind
+	// the job workers for a connection, nor they behind a burst of pixels.
+	hitPool, err := postgres.OpenHitPool(ctx, cfg.DatabaseURL, int32(cfg.HitWriters))
+	if err != nil {
+		return fmt.Errorf("INVOICEGW_DATABASE_URL: %w", err)
+	}
+	defer hitPool.Close()
+	hits := postgres.NewHitWriter(hitPool, cfg.HitWriters, 512, log)
 	defer hits.Close()
 	public, _ := url.Parse(cfg.PublicURL)
 
@@ -122,6 +129,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if _, err := httpapi.OpenAPIDocument(); err != nil {
+		return fmt.Errorf("openapi document: %w", err)
+	}
+	var limiter httpapi.RateLimiter
+	if cfg.RateLimit > 0 {
+		limiter = cache.NewRateLimiter(rdb, "invoicegw:", cfg.RateLimit)
+	}
 	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
 	collector, err := newCollector(cfg, db, s3, rdb, proofDeps, log)
 	if err != nil {
@@ -133,10 +147,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		CSRFKey: pageKey, Now: time.Now, Log: log,
 	})
 	handler := httpapi.NewServer(httpapi.Deps{
-		Intake:  gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
-		Tracker: tracker,
-		Auth:    db,
-		Pages:   tmpl,
+		Intake:      gateway.NewIntake(db, s3, public.Hostname(), time.Now, log),
+		Tracker:     tracker,
+		Keys:        gateway.NewKeys(db, time.Now),
+		RateLimit:   limiter,
+		KeyCacheTTL: cfg.KeyCacheTTL,
+		Auth:        db,
+		Pages:       tmpl,
 		Checks: []httpapi.Check{
 			{Name: "postgres", Ping: db.Ping},
 			{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
@@ -173,6 +190,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	retentionCtx, stopRetention := context.WithCancel(ctx)
 	defer stopRetention()
 	go gateway.RunRetention(retentionCtx, db, cfg.RetentionInterval, time.Now, log)
+	go forgetIdempotencyKeys(ctx, db, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.InfoContext(ctx, "invoicegw serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "workers", cfg.Workers)

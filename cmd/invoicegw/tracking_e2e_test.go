@@ -256,3 +256,42 @@ func TestTrackingPolicyAndHostedPageForms(t *testing.T) {
 		}
 	})
 }
+
+func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
+	tests := []struct {
+		name      string
+		trusted   string
+		wantIP    string
+		wantClass string
+	}{
+		{"a trusted proxy's X-Forwarded-For names the client", "127.0.0.1/32", "205.139.110.0/24", "machine"},
+		{"anyone else's X-Forwarded-For is ignored", "", "127.0.0.0/24", "human"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, _ := prepareGateway(t)
+			if tt.trusted != "" {
+				g.env["INVOICEGW_TRUSTED_PROXIES"] = tt.trusted
+			}
+			g.startInProcess()
+			g.setTracking(g.apiKey, "full")
+			id, html := g.sendAndOpenMail("INV-XFF", 1)
+			pixel := pixelRE.FindStringSubmatch(html)
+			// 205.139.110.61 is in Mimecast's published range.
+			g.browserDo("GET", strings.TrimPrefix(pixel[1], g.base), personUA, nil,
+				map[string]string{"X-Forwarded-For": "205.139.110.61"})
+			var opened *eventJSON
+			for _, e := range g.events(id) {
+				if e.Type == "opened" {
+					opened = &e
+				}
+			}
+			if opened == nil {
+				t.Fatal("no opened event")
+			}
+			if opened.Detail["ip"] != tt.wantIP || opened.Detail["classification"] != tt.wantClass {
+				t.Errorf("opened detail = %v, want ip %s classified %s", opened.Detail, tt.wantIP, tt.wantClass)
+			}
+		})
+	}
+}

@@ -130,11 +130,12 @@ func (w *workspace) invoice(ten gateway.Tenant, number, customer, email, due, am
 			"contact": {"name": "Jane Doe", "email": %q}},
 		"lines": [{"description": "Service", "quantity": "1", "unit_price": %q, "tax_rate": "0"}]}`,
 		number, due, ten.Name, strings.ToUpper(customer[:3]), customer, email, amount)
-	r, err := gateway.NewIntake(w.db, w.arch, "test.invalid", w.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil))).
-		Accept(context.Background(), ten, []byte(body))
+	acc, err := gateway.NewIntake(w.db, w.arch, "test.invalid", w.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil))).
+		Accept(context.Background(), ten, []byte(body), gateway.AcceptOptions{})
 	if err != nil {
 		w.t.Fatalf("accept %s: %v", number, err)
 	}
+	r := acc.Record
 	pdf := []byte("%PDF-1.4 test invoice " + number)
 	sum := sha256.Sum256(pdf)
 	obj := gateway.Object{Key: "invoices/" + r.ID + "/" + gateway.PDFFilename(number), SHA256: hex.EncodeToString(sum[:]), Size: int64(len(pdf))}

@@ -41,6 +41,9 @@ var kinds = map[gateway.Kind]problemKind{
 	gateway.KindConflict:      {http.StatusConflict, "conflict", "Conflict with the current state"},
 	gateway.KindUnavailable:   {http.StatusServiceUnavailable, "unavailable", "A dependency is unavailable; retry later"},
 	gateway.KindInternal:      {http.StatusInternalServerError, "internal", "Internal error"},
+
+	gateway.KindIdempotencyInUse:    {http.StatusConflict, "idempotency-key-in-use", "A request with this Idempotency-Key is still being processed"},
+	gateway.KindIdempotencyMismatch: {http.StatusUnprocessableEntity, "idempotency-key-reused", "The Idempotency-Key was used with a different request"},
 }
 
 // statusProblems covers errors raised by Echo itself (routing, body limit).
@@ -50,6 +53,41 @@ var statusProblems = map[int]problemKind{
 	http.StatusRequestEntityTooLarge: {http.StatusRequestEntityTooLarge, "body-too-large", "The request body is too large"},
 	http.StatusUnsupportedMediaType:  {http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported content type"},
 	http.StatusUnauthorized:          {http.StatusUnauthorized, "unauthorized", "Missing or invalid API key"},
+	http.StatusTooManyRequests:       {http.StatusTooManyRequests, "rate-limited", "Too many requests for this API key"},
+	http.StatusBadRequest:            {http.StatusBadRequest, "bad-request", "Bad request"},
+}
+
+// problemFor turns any error into the problem document a client sees: the safe
+// message of a gateway.Error, the status of an Echo error, else a bare 500.
+func problemFor(err error) Problem {
+	var p Problem
+	var ge *gateway.Error
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ge):
+		k, ok := kinds[ge.Kind]
+		if !ok {
+			k = kinds[gateway.KindInternal]
+		}
+		p = Problem{Type: problemTypeBase + k.slug, Title: k.title, Status: k.status, Detail: ge.Message, Errors: ge.Fields}
+		if ge.Kind == gateway.KindInternal {
+			p.Detail = "" // internal messages may describe internals
+		}
+		p.InvoiceID = ge.Detail["invoice_id"]
+	case errors.As(err, &he):
+		k, ok := statusProblems[he.Code]
+		if !ok {
+			k = problemKind{he.Code, "http-" + strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "-")), http.StatusText(he.Code)}
+		}
+		p = Problem{Type: problemTypeBase + k.slug, Title: k.title, Status: k.status}
+		if msg, ok := he.Message.(string); ok && he.Code < 500 {
+			p.Detail = msg
+		}
+	default:
+		k := kinds[gateway.KindInternal]
+		p = Problem{Type: problemTypeBase + k.slug, Title: k.title, Status: k.status}
+	}
+	return p
 }
 
 // problemHandler is the one place where errors become responses. Clients get the
@@ -60,33 +98,7 @@ func problemHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		req := c.Request()
-		var p Problem
-		var ge *gateway.Error
-		var he *echo.HTTPError
-		switch {
-		case errors.As(err, &ge):
-			k, ok := kinds[ge.Kind]
-			if !ok {
-				k = kinds[gateway.KindInternal]
-			}
-			p = Problem{Type: problemTypeBase + k.slug, Title: k.title, Status: k.status, Detail: ge.Message, Errors: ge.Fields}
-			if ge.Kind == gateway.KindInternal {
-				p.Detail = "" // internal messages may describe internals
-			}
-			p.InvoiceID = ge.Detail["invoice_id"]
-		case errors.As(err, &he):
-			k, ok := statusProblems[he.Code]
-			if !ok {
-				k = problemKind{he.Code, "http-" + strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "-")), http.StatusText(he.Code)}
-			}
-			p = Problem{Type: problemTypeBase + k.slug, Title: k.title, Status: k.status}
-			if msg, ok := he.Message.(string); ok && he.Code < 500 {
-				p.Detail = msg
-			}
-		default:
-			k := kinds[gateway.KindInternal]
-			p = Problem{Type: problemTypeBase + k.slug, Title: k.title, Status: k.status}
-		}
+		p := problemFor(err)
 		if p.Status >= 500 {
 			log.ErrorContext(req.Context(), "request failed", "method", req.Method, "route", c.Path(), "status", p.Status, "err", err)
 		} else {

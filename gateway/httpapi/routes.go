@@ -1,13 +1,16 @@
 package httpapi
 
 import (
+	"time"
+
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 )
 
 // addRoutes is the whole HTTP surface of the gateway in one place.
 func addRoutes(e *echo.Echo, d Deps) {
-	h := &handlers{Deps: d}
+	h := &handlers{Deps: d, keys: newKeyCache(d.KeyCacheTTL, time.Now)}
+	h.openapiDoc, h.openapiErr = OpenAPIDocument()
 
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
@@ -26,9 +29,20 @@ func addRoutes(e *echo.Echo, d Deps) {
 	// Accounting systems: bearer API keys.
 	api := e.Group("/v1", middleware.BodyLimit(d.BodyLimit), h.authenticate)
 	api.POST("/invoices", h.createInvoice, requireJSON)
+	api.POST("/invoices/batch", h.createBatch, requireJSON)
+	api.GET("/invoices", h.listInvoices)
 	api.GET("/invoices/:id", h.getInvoice)
 	api.GET("/invoices/:id/events", h.invoiceEvents)
 	api.GET("/invoices/:id/pdf", h.invoicePDF)
+	api.POST("/invoices/:id/attachments", h.addAttachment)
+	api.GET("/settings/terms", h.getTerms)
+	api.PUT("/settings/terms", h.putTerms, requireJSON)
+	api.GET("/customers/:customer_id/terms", h.getTerms)
+	api.PUT("/customers/:customer_id/terms", h.putTerms, requireJSON)
+	api.POST("/api-keys", h.createKey, requireJSON)
+	api.GET("/api-keys", h.listKeys)
+	api.DELETE("/api-keys/:id", h.revokeKey)
+	e.GET("/v1/openapi.json", h.openapi)
 	addEventRoutes(e, api, h)
 	api.GET("/invoices/:id/tracking", h.invoiceTracking)
 	api.GET("/settings/tracking", h.getTrackingSettings)

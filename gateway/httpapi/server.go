@@ -34,6 +34,9 @@ type Check struct {
 // Deps is everything the HTTP layer calls.
 type Deps struct {
 	Intake         *gateway.Intake
+	Keys           *gateway.Keys
+	RateLimit      RateLimiter   // nil: no rate limit
+	KeyCacheTTL    time.Duration // how long a key look-up is reused; revocation takes effect within it
 	Tracker        *gateway.Tracker
 	Auth           Authenticator
 	Pages          Pages

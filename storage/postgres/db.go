@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
 	"github.com/invoicegw/invoicegw/gateway/evidence"
@@ -93,7 +94,13 @@ func (db *DB) CreateTenant(ctx context.Context, t gateway.Tenant, keyID string, 
 			t.ID, t.Name, t.DefaultTerms); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, tenant_id, key_hash) VALUES ($1, $2, $3)`, keyID, t.ID, keyHash)
+		if t.DefaultTerms != "" {
+			if err := addTermsVersion(ctx, tx, gateway.TermsVersion{ID: gateway.NewID("trm"), TenantID: t.ID,
+				Text: t.DefaultTerms, SHA256: sha256Hex(t.DefaultTerms), CreatedAt: time.Now().UTC()}); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, tenant_id, key_hash, name) VALUES ($1, $2, $3, 'first key')`, keyID, t.ID, keyHash)
 		return err
 	})
 	return dbError(err, "tenant")
@@ -109,64 +116,7 @@ func (db *DB) TenantByKeyHash(ctx context.Context, hash []byte) (gateway.Tenant,
 	return t, dbError(err, "api key")
 }
 
-// CreateInvoice stores an accepted invoice, its deliveries and its first event, and
-// enqueues one delivery job per delivery, all in one transaction. A number the tenant
-// already used is KindConflict with Detail["invoice_id"] naming the existing invoice.
-func (db *DB) CreateInvoice(ctx context.Context, r *gateway.Record, accepted gateway.Event) error {
-	doc, err := json.Marshal(r.Invoice)
-	if err != nil {
-		return fmt.Errorf("encode invoice: %w", err)
-	}
-	totals, err := json.Marshal(r.Totals)
-	if err != nil {
-		return fmt.Errorf("encode totals: %w", err)
-	}
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO invoices (id, tenant_id, number, customer_id, currency, issue_date, due_date,
-				document, totals, total, amount_due, terms, terms_sha256, payload_sha256, status, created_at, updated_at,
-				terms_version, terms_source)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)
-			ON CONFLICT (tenant_id, number) DO NOTHING`,
-			r.ID, r.TenantID, r.Invoice.Number, r.Invoice.Customer.ID, r.Invoice.Currency,
-			r.Invoice.IssueDate.Time, r.Invoice.DueDate.Time, doc, totals, r.Totals.Total, r.Totals.AmountDue,
-			r.Terms, r.TermsSHA256, r.PayloadSHA256, r.Status, r.CreatedAt, r.TermsVersion, r.TermsSource)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			var existing string
-			if err := tx.QueryRow(ctx, `SELECT id FROM invoices WHERE tenant_id = $1 AND number = $2`,
-				r.TenantID, r.Invoice.Number).Scan(&existing); err != nil {
-				return err
-			}
-			return &gateway.Error{Kind: gateway.KindConflict,
-				Message: fmt.Sprintf("invoice number %q was already accepted", r.Invoice.Number),
-				Detail:  map[string]string{"invoice_id": existing}}
-		}
-		for i, d := range r.Deliveries {
-			// The first delivery (the customer's contact) is primary: the invoice's
-			// status follows it; cc copies have their own status only.
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, bounce_token, updated_at, is_primary)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-				d.ID, r.ID, r.TenantID, d.Recipient.Name, d.Recipient.Email, d.Status, d.MessageID, nullIfEmpty(d.BounceToken), r.CreatedAt, i == 0); err != nil {
-				return err
-			}
-		}
-		if err := insertEvent(ctx, tx, r.TenantID, accepted); err != nil {
-			return err
-		}
-		for _, d := range r.Deliveries {
-			if _, err := db.queue.InsertTx(ctx, tx, gateway.DeliverJob{DeliveryID: d.ID},
-				&river.InsertOpts{MaxAttempts: db.deliverAttempts}); err != nil {
-				return fmt.Errorf("enqueue delivery: %w", err)
-			}
-		}
-		return nil
-	})
-	return dbError(err, "invoice")
-}
+// CreateInvoice and the rest of intake's storage live in intake.go.
 
 const invoiceColumns = `i.id, i.tenant_id, i.document, i.totals, i.terms, i.terms_sha256, i.terms_version, i.terms_source,
 	i.payload_sha256, i.status, i.pdf_key, i.pdf_sha256, i.pdf_size, i.created_at, i.updated_at`

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,9 @@ type HitWriter struct {
 	mu    sync.Mutex
 	known map[firstKey]struct{}
 }
+
+// flushTimeout bounds one batch's COPY and commit.
+const flushTimeout = 10 * time.Second
 
 // maxKnownFirsts bounds the known-firsts set; it is cleared when full.
 const maxKnownFirsts = 200_000
@@ -115,8 +119,10 @@ func (w *HitWriter) run() {
 }
 
 func (w *HitWriter) flush(batch []*hitReq) {
-	// The batch outlives any one request's context: its commit decides for all.
-	ctx := context.Background()
+	// The batch outlives any one request's context: its commit decides for all. The
+	// deadline keeps a stuck database from stalling the writer for good.
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
 	err := w.write(ctx, batch)
 	if err != nil {
 		w.log.Error("tracking hits not stored", "hits", len(batch), "err", err)
@@ -250,4 +256,23 @@ func nullable(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// OpenHitPool opens the hit writers' own pool of conns connections: one per writer,
+// so that the pixel path never queues behind other queries for a connection.
+func OpenHitPool(ctx context.Context, url string, conns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.MaxConns, cfg.MinConns = conns, conns
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return pool, nil
 }
