@@ -21,7 +21,7 @@ FUZZTIME ?= 30s
 # pinned); bump it by hand.
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: bench-proof help build run test test-short lint fmt bench bench-pixel fuzz services-up services-down services-status clean
+.PHONY: help build run test test-short lint fmt bench bench-pixel bench-proof fuzz services-up services-down services-status clean
 
 help: ## List the targets
 	@echo 'Usage: make TARGET'

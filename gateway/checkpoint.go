@@ -62,11 +62,14 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (int, error) {
 			return made, Wrap(KindInternal, err, "sign checkpoint")
 		}
 		// Archived first: a checkpoint in the database always has its copy outside it.
+		// The hash in the name keeps two instances racing for one number from
+		// overwriting each other's copy; the one the database kept is the one named
+		// by its hash.
 		body, _ := json.Marshal(struct {
 			evidence.Checkpoint
 			Heads []evidence.Head `json:"heads"`
 		}{cp, heads})
-		if err := c.archive.Put(ctx, fmt.Sprintf("checkpoints/%012d.json", cp.Number), "application/json", body); err != nil {
+		if err := c.archive.Put(ctx, fmt.Sprintf("checkpoints/%012d-%s.json", cp.Number, cp.Hash[:16]), "application/json", body); err != nil {
 			return made, err
 		}
 		if err := c.store.SaveCheckpoint(ctx, cp, heads); err != nil {

@@ -16,17 +16,12 @@ import (
 
 // ProofStore is what reading an invoice's evidence needs from storage.
 type ProofStore interface {
-	// Invoice returns one of the tenant's invoices. Errors: KindNotFound, KindUnavailable.
-	Invoice(ctx context.Context, tenantID, id string) (*Record, error)
-	// ChainEvents returns every event of an invoice in chain order (Seq, PrevHash and
-	// Hash filled in). The caller has checked the tenant. Errors: KindUnavailable.
-	ChainEvents(ctx context.Context, invoiceID string) ([]Event, error)
-	// Disputes returns an invoice's disputes, newest first. Errors: KindNotFound, KindUnavailable.
-	Disputes(ctx context.Context, tenantID, invoiceID string) ([]Dispute, error)
-	// HitCounts returns how often each delivery of the invoice was hit, per event type
-	// and classification, from the raw tracking hits still kept (only the first hit
-	// of each kind and class becomes an evidence event). Errors: KindUnavailable.
-	HitCounts(ctx context.Context, invoiceID string) ([]HitCount, error)
+	// ProofEvidence returns one of the tenant's invoices with its deliveries, every
+	// event in chain order (Seq, PrevHash and Hash filled in), its disputes newest
+	// first, and its hit counts: how often each delivery was hit per event type and
+	// classification, from the raw tracking hits still kept (only the first hit of
+	// each kind and class becomes an event). Errors: KindNotFound, KindUnavailable.
+	ProofEvidence(ctx context.Context, tenantID, invoiceID string) (*Record, []Event, []Dispute, []HitCount, error)
 	// CheckpointProof returns the latest signed checkpoint that recorded the
 	// invoice's chain head, with its inclusion proof; nil when no checkpoint has
 	// covered the invoice yet. Errors: KindUnavailable.
@@ -197,19 +192,7 @@ func (p *Proofs) Proof(ctx context.Context, tenantID, id string) (*Proof, error)
 	if !ValidID("inv", id) {
 		return nil, Errorf(KindNotFound, "invoice %q not found", id)
 	}
-	r, err := p.store.Invoice(ctx, tenantID, id)
-	if err != nil {
-		return nil, err
-	}
-	events, err := p.store.ChainEvents(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	disputes, err := p.store.Disputes(ctx, tenantID, id)
-	if err != nil {
-		return nil, err
-	}
-	hits, err := p.store.HitCounts(ctx, id)
+	r, events, disputes, hits, err := p.store.ProofEvidence(ctx, tenantID, id)
 	if err != nil {
 		return nil, err
 	}

@@ -103,6 +103,8 @@ func startGatewayWith(t testing.TB, extra map[string]string) *gw {
 	for k, v := range extra {
 		g.env[k] = v
 	}
+	// Bundles in tests carry a checkpoint.
+	g.env["INVOICEGW_CHECKPOINT_INTERVAL"] = "1s"
 	g.apiKey = g.createTenant("Acme Supplies GmbH")
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -136,8 +136,8 @@ func TestProofBundleVerifiesAndCatchesEveryAlteration(t *testing.T) {
 	for _, a := range p.Artefacts {
 		kinds[a.Kind] = true
 	}
-	if !kinds["invoice_pdf"] || !kinds["dispute_attachment"] {
-		t.Errorf("artefacts = %+v, want the invoice PDF and the dispute attachment", p.Artefacts)
+	if !kinds["invoice_pdf"] || !kinds["message"] || !kinds["dispute_attachment"] {
+		t.Errorf("artefacts = %+v, want the invoice PDF, the exact .eml and the dispute attachment", p.Artefacts)
 	}
 
 	// The bundle verifies against the published key.
@@ -148,11 +148,23 @@ func TestProofBundleVerifiesAndCatchesEveryAlteration(t *testing.T) {
 	if !strings.HasPrefix(key, "ed25519:") {
 		t.Fatalf("signing key = %s", r.body)
 	}
-	r = g.do("GET", "/v1/invoices/"+id+"/proof.zip", g.apiKey, "", "")
-	if r.status != 200 || r.header.Get("Content-Type") != "application/zip" {
-		t.Fatalf("GET proof.zip = %d %s", r.status, r.header.Get("Content-Type"))
+	// Within a checkpoint interval (1 s here) the chain's head is in a signed checkpoint.
+	var bundle []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r = g.do("GET", "/v1/invoices/"+id+"/proof.zip", g.apiKey, "", "")
+		if r.status != 200 || r.header.Get("Content-Type") != "application/zip" {
+			t.Fatalf("GET proof.zip = %d %s", r.status, r.header.Get("Content-Type"))
+		}
+		bundle = r.body
+		var m evidence.Manifest
+		json.Unmarshal(unzip(t, bundle)["manifest.json"], &m)
+		if m.Checkpoint != nil && m.Checkpoint.Head.Seq == int64(len(m.Events)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint covers the whole chain after 10 s: %+v", m.Checkpoint)
+		}
 	}
-	bundle := r.body
 	dir := t.TempDir()
 	file := filepath.Join(dir, "proof.zip")
 	os.WriteFile(file, bundle, 0o600)

@@ -56,6 +56,10 @@ func (s *S3) LegalHold(ctx context.Context, key string) (bool, error) {
 		if apiCode(err) == "NoSuchObjectLockConfiguration" {
 			return false, nil
 		}
+		// Servers answer a bucket without Object Lock with differing codes; none holds.
+		if possible, perr := s.ObjectLockEnabled(ctx); perr == nil && !possible {
+			return false, nil
+		}
 		return false, s3Error(fmt.Errorf("get legal hold of %s: %w", key, err), "archived object")
 	}
 	return out.LegalHold != nil && out.LegalHold.Status == types.ObjectLockLegalHoldStatusOn, nil

@@ -25,41 +25,98 @@ func canonicalDetail(d json.RawMessage) json.RawMessage {
 	return d
 }
 
-// ChainEvents implements gateway.ProofStore.
+const chainEventsSQL = `
+	SELECT id, invoice_id, coalesce(delivery_id, ''), type, level, at, detail,
+		coalesce(seq, 0), coalesce(prev_hash, ''), coalesce(hash, '')
+	FROM events WHERE invoice_id = $1 ORDER BY seq NULLS FIRST, id`
+
+func scanChainEvent(row pgx.CollectableRow) (gateway.Event, error) {
+	var e gateway.Event
+	err := row.Scan(&e.ID, &e.InvoiceID, &e.DeliveryID, &e.Type, &e.Level, &e.At, &e.Detail, &e.Seq, &e.PrevHash, &e.Hash)
+	e.At = e.At.UTC()
+	return e, err
+}
+
+// ChainEvents returns every event of an invoice in chain order, Seq, PrevHash and
+// Hash filled in. The caller has checked the tenant. Errors: KindUnavailable.
 func (db *DB) ChainEvents(ctx context.Context, invoiceID string) ([]gateway.Event, error) {
-	rows, err := db.pool.Query(ctx, `
-		SELECT id, invoice_id, coalesce(delivery_id, ''), type, level, at, detail,
-			coalesce(seq, 0), coalesce(prev_hash, ''), coalesce(hash, '')
-		FROM events WHERE invoice_id = $1 ORDER BY seq NULLS FIRST, id`, invoiceID)
+	rows, err := db.pool.Query(ctx, chainEventsSQL, invoiceID)
 	if err != nil {
 		return nil, dbError(err, "events")
 	}
-	evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.Event, error) {
-		var e gateway.Event
-		err := row.Scan(&e.ID, &e.InvoiceID, &e.DeliveryID, &e.Type, &e.Level, &e.At, &e.Detail, &e.Seq, &e.PrevHash, &e.Hash)
-		e.At = e.At.UTC()
-		return e, err
-	})
+	evs, err := pgx.CollectRows(rows, scanChainEvent)
 	return evs, dbError(err, "events")
 }
 
-// HitCounts implements gateway.ProofStore.
-func (db *DB) HitCounts(ctx context.Context, invoiceID string) ([]gateway.HitCount, error) {
-	rows, err := db.pool.Query(ctx, `
-		SELECT h.delivery_id, h.event_type, h.classification, count(*), min(h.at), max(h.at)
-		FROM deliveries d JOIN tracking_hits h ON h.delivery_id = d.id
-		WHERE d.invoice_id = $1
-		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, invoiceID)
-	if err != nil {
-		return nil, dbError(err, "tracking hits")
+const hitCountsSQL = `
+	SELECT h.delivery_id, h.event_type, h.classification, count(*), min(h.at), max(h.at)
+	FROM deliveries d JOIN tracking_hits h ON h.delivery_id = d.id
+	WHERE d.invoice_id = $1
+	GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+
+func scanHitCount(row pgx.CollectableRow) (gateway.HitCount, error) {
+	var h gateway.HitCount
+	err := row.Scan(&h.DeliveryID, &h.EventType, &h.Classification, &h.Count, &h.First, &h.Last)
+	h.First, h.Last = h.First.UTC(), h.Last.UTC()
+	return h, err
+}
+
+const invoiceDisputesSQL = `SELECT ` + disputeColumns + ` FROM disputes WHERE invoice_id = $1 AND tenant_id = $2
+	ORDER BY opened_at DESC, id DESC`
+
+// ProofEvidence implements gateway.ProofStore. It is the proof lookup's hot path, so
+// it takes two concurrent round trips: the deliveries on one connection, and on
+// another the invoice (checked to be the tenant's), its events, disputes and hit
+// counts pipelined in one batch. Every query is scoped to the tenant or discarded
+// when the invoice is not the tenant's.
+func (db *DB) ProofEvidence(ctx context.Context, tenantID, invoiceID string) (*gateway.Record, []gateway.Event, []gateway.Dispute, []gateway.HitCount, error) {
+	type deliveriesResult struct {
+		ds  []gateway.Delivery
+		err error
 	}
-	hs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.HitCount, error) {
-		var h gateway.HitCount
-		err := row.Scan(&h.DeliveryID, &h.EventType, &h.Classification, &h.Count, &h.First, &h.Last)
-		h.First, h.Last = h.First.UTC(), h.Last.UTC()
-		return h, err
+	dch := make(chan deliveriesResult, 1)
+	go func() {
+		ds, err := db.deliveries(ctx, `WHERE invoice_id = $1 AND tenant_id = $2 ORDER BY id`, invoiceID, tenantID)
+		dch <- deliveriesResult{ds, err}
+	}()
+	var (
+		b    pgx.Batch
+		r    *gateway.Record
+		evs  []gateway.Event
+		ds   []gateway.Dispute
+		hits []gateway.HitCount
+	)
+	b.Queue(`SELECT `+invoiceColumns+` FROM invoices i WHERE i.id = $1 AND i.tenant_id = $2`, invoiceID, tenantID).
+		QueryRow(func(row pgx.Row) (err error) {
+			r, err = scanInvoice(row)
+			return err
+		})
+	b.Queue(chainEventsSQL, invoiceID).Query(func(rows pgx.Rows) (err error) {
+		evs, err = pgx.CollectRows(rows, scanChainEvent)
+		return err
 	})
-	return hs, dbError(err, "tracking hits")
+	b.Queue(invoiceDisputesSQL, invoiceID, tenantID).Query(func(rows pgx.Rows) (err error) {
+		ds, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.Dispute, error) { return scanDispute(row) })
+		return err
+	})
+	b.Queue(hitCountsSQL, invoiceID).Query(func(rows pgx.Rows) (err error) {
+		hits, err = pgx.CollectRows(rows, scanHitCount)
+		return err
+	})
+	err := db.pool.SendBatch(ctx, &b).Close()
+	dr := <-dch
+	if err != nil {
+		// No invoice row for this tenant: the first query's ErrNoRows, not found.
+		return nil, nil, nil, nil, dbError(err, "invoice")
+	}
+	if dr.err != nil {
+		return nil, nil, nil, nil, dr.err
+	}
+	r.Deliveries = dr.ds
+	if ds == nil {
+		ds = []gateway.Dispute{}
+	}
+	return r, evs, ds, hits, nil
 }
 
 // CreateDispute implements gateway.DisputeStore.
@@ -146,8 +203,7 @@ func (db *DB) Disputes(ctx context.Context, tenantID, invoiceID string) ([]gatew
 	if !exists {
 		return nil, gateway.Errorf(gateway.KindNotFound, "invoice %s not found", invoiceID)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+disputeColumns+` FROM disputes WHERE invoice_id = $1 AND tenant_id = $2
-		ORDER BY opened_at DESC, id DESC`, invoiceID, tenantID)
+	rows, err := db.pool.Query(ctx, invoiceDisputesSQL, invoiceID, tenantID)
 	if err != nil {
 		return nil, dbError(err, "disputes")
 	}
