@@ -30,6 +30,7 @@ type Templates struct {
 	text      *texttemplate.Template
 	emailHTML *htmltemplate.Template
 	pages     *htmltemplate.Template
+	collector *collectorSet
 }
 
 var _ gateway.Composer = (*Templates)(nil)
@@ -38,7 +39,14 @@ var _ gateway.Composer = (*Templates)(nil)
 // syntax error or a reference to a field that does not exist stops start-up instead of
 // failing the first delivery.
 func New() (*Templates, error) {
-	return parse(files)
+	t, err := parse(files)
+	if err != nil {
+		return nil, err
+	}
+	if t.collector, err = parseCollector(collectorFiles); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // parse is New over any file system, so tests can prove that a broken file is caught.
@@ -157,8 +165,12 @@ func (t *Templates) NotFound(w io.Writer) error {
 // writePage renders into memory first: a template that fails halfway must not leave
 // a truncated page behind a status line that already said 200.
 func (t *Templates) writePage(w io.Writer, name string, data any) error {
+	return writeTemplate(w, t.pages, name, data)
+}
+
+func writeTemplate(w io.Writer, set *htmltemplate.Template, name string, data any) error {
 	var buf bytes.Buffer
-	if err := t.pages.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := set.ExecuteTemplate(&buf, name, data); err != nil {
 		return fmt.Errorf("execute %s: %w", name, err)
 	}
 	if _, err := buf.WriteTo(w); err != nil {

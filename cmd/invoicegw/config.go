@@ -47,8 +47,17 @@ type serveConfig struct {
 	DeliveryConfig
 	RateLimit   int           `env:"RATE_LIMIT" envDefault:"100"`
 	KeyCacheTTL time.Duration `env:"KEY_CACHE_TTL" envDefault:"5s"`
+	CollectorConfig
 	TrackingConfig
 	ReportsConfig
+}
+
+// CollectorConfig bounds collector sessions and sign-in attempts.
+type CollectorConfig struct {
+	CollectorIdleTimeout     time.Duration `env:"COLLECTOR_IDLE_TIMEOUT" envDefault:"30m"`
+	CollectorSessionMax      time.Duration `env:"COLLECTOR_SESSION_MAX" envDefault:"12h"`
+	CollectorLoginPerAccount int64         `env:"COLLECTOR_LOGIN_PER_ACCOUNT" envDefault:"5"`
+	CollectorLoginPerIP      int64         `env:"COLLECTOR_LOGIN_PER_IP" envDefault:"50"`
 }
 
 // TrackingConfig configures the tracking endpoints and the hosted page.
@@ -104,6 +113,12 @@ func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
 	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase || c.RetryHorizon < c.RetryBase {
 		return nil, fmt.Errorf("configuration: INVOICEGW_RETRY_BASE must be positive and at most INVOICEGW_RETRY_MAX and INVOICEGW_RETRY_HORIZON")
+	}
+	if c.CollectorIdleTimeout <= 0 || c.CollectorSessionMax < c.CollectorIdleTimeout {
+		return nil, fmt.Errorf("configuration: INVOICEGW_COLLECTOR_IDLE_TIMEOUT must be positive and at most INVOICEGW_COLLECTOR_SESSION_MAX")
+	}
+	if c.CollectorLoginPerAccount < 1 || c.CollectorLoginPerIP < 1 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_COLLECTOR_LOGIN_PER_ACCOUNT and INVOICEGW_COLLECTOR_LOGIN_PER_IP must be at least 1")
 	}
 	if c.RateLimit < 0 {
 		return nil, fmt.Errorf("configuration: INVOICEGW_RATE_LIMIT must be requests per second per API key, 0 for none; got %d", c.RateLimit)

@@ -42,6 +42,8 @@ Usage:
                                        with the JSON in FILE (- reads stdin)
   invoicegw key create|list|revoke --tenant TENANT_ID [--name NAME] [--id KEY_ID]
                                        manage a tenant's API keys (a new key is shown once)
+  invoicegw user create --tenant TENANT_ID --email EMAIL < password
+                                       create a collector user of the workspace at /c
   invoicegw archive init               create the S3 bucket if it does not exist
   invoicegw reports list [--all] [--limit N]
                                        delivery reports an operator should look at (unknown token, unreadable)
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return tenant(ctx, args[1:], getenv, stdout, stderr)
 	case "key":
 		return keyCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "user":
+		return user(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "archive":
 		return archiveCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "reports":

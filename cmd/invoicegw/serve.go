@@ -137,6 +137,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		limiter = cache.NewRateLimiter(rdb, "invoicegw:", cfg.RateLimit)
 	}
 	tokens := cache.NewTokens(rdb, db, "invoicegw:", 10*time.Minute, log)
+	collector, err := newCollector(cfg, db, s3, rdb, proofDeps, log)
+	if err != nil {
+		return err
+	}
 	tracker := gateway.NewTracker(gateway.TrackerDeps{
 		Tokens: tokens, Store: db, Links: db, Settings: db, Hits: hits, Events: db,
 		Queries: proofDeps.Disputes, Reports: db, Archive: s3, Classifier: classifier,
@@ -159,10 +163,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Log:            log,
 		BodyLimit:      cfg.BodyLimit,
 		TrustedProxies: proxies,
-		ProofDeps:      proofDeps,
-		Reports:        reports,
-		Webhooks:       webhooks,
-		Providers:      providerVerifiers,
+		Collector: httpapi.CollectorDeps{Collector: collector, Pages: tmpl, PublicURL: cfg.PublicURL,
+			MaxAge: cfg.CollectorSessionMax},
+		ProofDeps: proofDeps,
+		Reports:   reports,
+		Webhooks:  webhooks,
+		Providers: providerVerifiers,
 	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

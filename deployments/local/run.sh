@@ -75,6 +75,11 @@ json_field() {
 tenant_id=$(json_field tenant_id)
 api_key=$(json_field api_key)
 [[ -n $api_key ]] || die "tenant create printed no api_key: $tenant_json"
+# A collector user of the demo tenant for the workspace at /c (e-mails are unique, so
+# each run makes a new one).
+collector_email="demo-$(date +%Y%m%d%H%M%S)@collector.test"
+collector_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+"$BIN/invoicegw" user create --tenant "$tenant_id" --email "$collector_email" <<<"$collector_password" >/dev/null
 
 api=http://$INVOICEGW_HTTP_ADDR
 [[ $INVOICEGW_HTTP_ADDR == :* ]] && api=http://127.0.0.1$INVOICEGW_HTTP_ADDR
@@ -102,6 +107,9 @@ $rule
  Follow its timeline (use the id from the reply):
 
    curl -sS -H 'Authorization: Bearer $api_key' $api/v1/invoices/<id>/events
+
+ Collector workspace: $api/c
+   sign in as $collector_email with password $collector_password
 
  $mail_note
  MinIO console: http://127.0.0.1:${MINIO_CONSOLE_PORT:-9101}  (invoicegw / invoicegw-secret)

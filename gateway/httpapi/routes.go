@@ -53,4 +53,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 	api.GET("/settings/delivery", h.getDeliverySettings)
 	api.PUT("/settings/delivery", h.putDeliverySettings, requireJSON)
 	addProofRoutes(e, api, h)
+
+	// Collectors: HTML workspace, session cookies (collector.go).
+	addCollectorRoutes(e, d)
 }

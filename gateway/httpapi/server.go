@@ -45,6 +45,7 @@ type Deps struct {
 	Log            *slog.Logger
 	BodyLimit      string         // e.g. "10M"
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For is believed
+	Collector      CollectorDeps  // the collector workspace under /c; off when Collector.Collector is nil
 	ProofDeps                     // proof, bundle, signing key and disputes
 	Reports        *gateway.Reports
 	Webhooks       *gateway.Webhooks
