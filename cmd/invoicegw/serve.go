@@ -56,7 +56,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	// Every delivery worker holds a connection through its transactions; API requests,
+	// the webhook queue and River's own maintenance need more besides.
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.Workers)+16)
 	if err != nil {
 		return fmt.Errorf("INVOICEGW_DATABASE_URL: %w", err)
 	}

@@ -64,15 +64,16 @@ func sharedRenderer(t testing.TB) *render.Renderer {
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
-	pool, dbURL := pgtest.MustOpen(t)
+	_, dbURL := pgtest.MustOpen(t)
 	if o.appName != "" {
-		tagged, err := postgres.Open(context.Background(), dbURL+"&application_name="+o.appName)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(tagged.Close)
-		pool = tagged
+		dbURL += "&application_name=" + o.appName
 	}
+	// Sized like serve's pool: each worker holds a connection through its transactions.
+	pool, err := postgres.Open(context.Background(), dbURL, int32(max(o.workers, 1))+16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	db, err := postgres.New(pool, jobs.AttemptsFor(50*time.Millisecond, 100*time.Millisecond, 2*time.Second))
 	if err != nil {
 		t.Fatal(err)

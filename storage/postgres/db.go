@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
@@ -24,11 +25,16 @@ type DB struct {
 	deliverAttempts int
 }
 
-// Open connects to Postgres and checks the connection.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// Open connects to Postgres and checks the connection. minConns raises the pool's
+// size above pgx's default (4 on a 2-core machine, which would queue every delivery
+// worker and API request behind four connections); a pool_max_conns in the URL wins.
+func Open(ctx context.Context, url string, minConns ...int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if len(minConns) > 0 && !strings.Contains(url, "pool_max_conns") && cfg.MaxConns < minConns[0] {
+		cfg.MaxConns = minConns[0]
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
