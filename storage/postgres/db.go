@@ -257,16 +257,27 @@ func insertEvent(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.Even
 	if e.Hash, err = e.Chained().ComputeHash(); err != nil {
 		return gateway.Wrap(gateway.KindInternal, err, "event could not be hashed")
 	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO events (tenant_id, invoice_id, delivery_id, type, level, at, detail, seq, prev_hash, hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		tenantID, e.InvoiceID, deliveryID, e.Type, e.Level, e.At, []byte(e.Detail), e.Seq, e.PrevHash, e.Hash); err != nil {
+	// One round trip stores the event, moves the chain head and finds the webhook
+	// endpoints that want it (an empty webhook type matches none).
+	whType, _ := gateway.WebhookType(e)
+	var endpoints []string
+	if err := tx.QueryRow(ctx, `
+		WITH ev AS (
+			INSERT INTO events (tenant_id, invoice_id, delivery_id, type, level, at, detail, seq, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			RETURNING id),
+		head AS (
+			UPDATE event_chains SET head = $10 WHERE invoice_id = $2)
+		SELECT ev.id, coalesce((
+			SELECT array_agg(w.id ORDER BY w.id) FROM webhook_endpoints w
+			WHERE $11 <> '' AND w.tenant_id = $1 AND w.disabled_at IS NULL
+				AND (cardinality(w.event_types) = 0 OR $11 = ANY (w.event_types))), '{}')
+		FROM ev`,
+		tenantID, e.InvoiceID, deliveryID, e.Type, e.Level, e.At, []byte(e.Detail), e.Seq, e.PrevHash, e.Hash, whType,
+	).Scan(&e.ID, &endpoints); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE event_chains SET head = $2 WHERE invoice_id = $1`, e.InvoiceID, e.Hash); err != nil {
-		return err
-	}
-	return enqueueWebhooks(ctx, tx, tenantID, e)
+	return enqueueWebhooks(ctx, tx, tenantID, e, whType, endpoints)
 }
 
 // RecordEvent appends one event.

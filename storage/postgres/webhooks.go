@@ -14,30 +14,12 @@ import (
 
 var _ gateway.WebhookStore = (*DB)(nil)
 
-// enqueueWebhooks queues the event for every enabled endpoint of the tenant that
-// subscribed to its type, in the caller's transaction: the event and its webhooks
-// commit together or not at all. It must run right after the event's INSERT (it
-// reads the event id from the events sequence of this session).
-func enqueueWebhooks(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.Event) error {
-	whType, ok := gateway.WebhookType(e)
-	if !ok {
+// enqueueWebhooks queues the stored event (e.ID set) for the endpoints that
+// insertEvent found subscribed to its webhook type, in the caller's transaction: the
+// event and its webhooks commit together or not at all.
+func enqueueWebhooks(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.Event, whType string, endpoints []string) error {
+	if whType == "" || len(endpoints) == 0 {
 		return nil
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT id FROM webhook_endpoints
-		WHERE tenant_id = $1 AND disabled_at IS NULL AND (cardinality(event_types) = 0 OR $2 = ANY (event_types))`,
-		tenantID, whType)
-	if err != nil {
-		return fmt.Errorf("find webhook endpoints: %w", err)
-	}
-	endpoints, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(endpoints) == 0 {
-		return err
-	}
-	if e.ID == 0 {
-		if err := tx.QueryRow(ctx, `SELECT currval(pg_get_serial_sequence('events', 'id'))`).Scan(&e.ID); err != nil {
-			return fmt.Errorf("read event id: %w", err)
-		}
 	}
 	payload, err := gateway.WebhookPayload(whType, e)
 	if err != nil {
