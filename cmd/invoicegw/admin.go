@@ -30,6 +30,24 @@ func openDB(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, err
 	return pool, nil
 }
 
+// openStore opens the store for an admin command: the database from
+// INVOICEGW_DATABASE_URL, refused when its schema is out of date. Call closeDB when done.
+func openStore(ctx context.Context, getenv func(string) string) (db *postgres.DB, closeDB func(), err error) {
+	pool, err := openDB(ctx, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := postgres.CheckSchema(ctx, pool); err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	if db, err = postgres.New(pool, 1); err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return db, pool.Close, nil
+}
+
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 0 {
 		return fmt.Errorf("migrate takes no arguments")
@@ -60,18 +78,11 @@ func tenant(ctx context.Context, args []string, getenv func(string) string, stdo
 	if strings.TrimSpace(*name) == "" {
 		return fmt.Errorf("tenant create: --name is required")
 	}
-	pool, err := openDB(ctx, getenv)
+	db, closeDB, err := openStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := postgres.CheckSchema(ctx, pool); err != nil {
-		return err
-	}
-	db, err := postgres.New(pool, 1)
-	if err != nil {
-		return err
-	}
+	defer closeDB()
 	key, hash, err := gateway.NewAPIKey()
 	if err != nil {
 		return err

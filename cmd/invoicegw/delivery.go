@@ -17,7 +17,6 @@ import (
 	"github.com/invoicegw/invoicegw/gateway"
 	"github.com/invoicegw/invoicegw/gateway/mailer"
 	"github.com/invoicegw/invoicegw/storage/archive"
-	"github.com/invoicegw/invoicegw/storage/postgres"
 	"github.com/invoicegw/invoicegw/templates"
 )
 
@@ -114,15 +113,11 @@ func tenantDeliverySettings(ctx context.Context, args []string, getenv func(stri
 	if *tenantID == "" {
 		return fmt.Errorf("tenant delivery-settings: --tenant is required")
 	}
-	pool, err := openDB(ctx, getenv)
+	db, closeDB, err := openStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	db, err := postgres.New(pool, 1)
-	if err != nil {
-		return err
-	}
+	defer closeDB()
 	tmpl, err := templates.New()
 	if err != nil {
 		return err

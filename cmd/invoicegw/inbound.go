@@ -86,18 +86,11 @@ func reportsCmd(ctx context.Context, args []string, getenv func(string) string, 
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage
 	}
-	pool, err := openDB(ctx, getenv)
+	db, closeDB, err := openStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := postgres.CheckSchema(ctx, pool); err != nil {
-		return err
-	}
-	db, err := postgres.New(pool, 1)
-	if err != nil {
-		return err
-	}
+	defer closeDB()
 	reps, err := db.Reports(ctx, postgres.ReportFilter{All: *all, Limit: *limit})
 	if err != nil {
 		return fmt.Errorf("list reports: %w", err)

@@ -33,18 +33,11 @@ func keyCmd(ctx context.Context, args []string, getenv func(string) string, stdo
 		fmt.Fprint(stderr, keyUsage)
 		return fmt.Errorf("key %s: --tenant is required", args[0])
 	}
-	pool, err := openDB(ctx, getenv)
+	db, closeDB, err := openStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := postgres.CheckSchema(ctx, pool); err != nil {
-		return err
-	}
-	db, err := postgres.New(pool, 1)
-	if err != nil {
-		return err
-	}
+	defer closeDB()
 	keys := gateway.NewKeys(db, time.Now)
 	enc := json.NewEncoder(stdout)
 	switch args[0] {

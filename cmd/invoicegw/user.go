@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
-	"github.com/invoicegw/invoicegw/storage/postgres"
 )
 
 const userUsage = "usage: invoicegw user create --tenant TENANT_ID --email EMAIL < password\n"
@@ -41,18 +40,11 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	}
 	password := strings.TrimRight(line, "\r\n")
 
-	pool, err := openDB(ctx, getenv)
+	db, closeDB, err := openStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := postgres.CheckSchema(ctx, pool); err != nil {
-		return err
-	}
-	db, err := postgres.New(pool, 1)
-	if err != nil {
-		return err
-	}
+	defer closeDB()
 	// Sign-in needs neither the archive nor the limiter: only user creation is used here.
 	c, err := gateway.NewCollector(db, nil, nil, nil, nil, gateway.CollectorConfig{}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
