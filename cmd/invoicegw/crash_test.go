@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway/mailer/catcher"
-	"github.com/invoicegw/invoicegw/storage/archive/archivetest"
 	"github.com/invoicegw/invoicegw/storage/postgres/pgtest"
 )
 
@@ -39,33 +38,13 @@ func startBinGateway(t *testing.T, smtpReply func(int, catcher.Message) catcher.
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	_, dbURL := pgtest.MustOpen(t)
-	s3 := archivetest.Config(t)
 	smtpSrv := catcher.MustStart(t, catcher.Options{Reply: smtpReply})
-	redisURL := os.Getenv("INVOICEGW_TEST_REDIS_URL")
-	if redisURL == "" {
-		redisURL = "redis://127.0.0.1:6379/0"
-	}
-	addr := freeAddr(t)
-	g := &gw{t: t, base: "http://" + addr, smtp: smtpSrv, env: map[string]string{
-		"INVOICEGW_HTTP_ADDR":       addr,
-		"INVOICEGW_PUBLIC_URL":      "http://" + addr,
-		"INVOICEGW_DATABASE_URL":    dbURL,
-		"INVOICEGW_REDIS_URL":       redisURL,
-		"INVOICEGW_S3_ENDPOINT":     s3.Endpoint,
-		"INVOICEGW_S3_REGION":       s3.Region,
-		"INVOICEGW_S3_BUCKET":       s3.Bucket,
-		"INVOICEGW_S3_ACCESS_KEY":   s3.AccessKey,
-		"INVOICEGW_S3_SECRET_KEY":   s3.SecretKey,
-		"INVOICEGW_SMTP_URL":        "smtp://" + smtpSrv.Addr() + "?starttls=none",
-		"INVOICEGW_MAIL_FROM":       "invoices@acme.test",
-		"INVOICEGW_BOUNCE_DOMAIN":   "gw.test",
-		"INVOICEGW_LOG_LEVEL":       "warn",
-		"INVOICEGW_RETRY_BASE":      "200ms",
-		"INVOICEGW_RETRY_MAX":       "1s",
-		"INVOICEGW_WORKERS":         "16",
-		"INVOICEGW_ATTEMPT_TIMEOUT": "5s", // jobs of a killed process are rescued 35 s later
-		"INVOICEGW_SIGNING_KEY":     testSigningKey,
-	}}
+	addr, base := gatewayEnv(t, dbURL, smtpSrv.Addr())
+	g := &gw{t: t, base: "http://" + addr, smtp: smtpSrv, env: base}
+	g.env["INVOICEGW_BOUNCE_DOMAIN"] = "gw.test"
+	g.env["INVOICEGW_RETRY_MAX"] = "1s"
+	g.env["INVOICEGW_WORKERS"] = "16"
+	g.env["INVOICEGW_ATTEMPT_TIMEOUT"] = "5s" // jobs of a killed process are rescued 35 s later
 	for k, v := range env {
 		g.env[k] = v
 	}

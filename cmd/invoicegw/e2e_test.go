@@ -64,23 +64,17 @@ func startGateway(t testing.TB, env ...string) *gw {
 	return startGatewayWith(t, extra)
 }
 
-// startGatewayWith starts a gateway whose environment is the default one with extra
-// variables added or replaced.
-func startGatewayWith(t testing.TB, extra map[string]string) *gw {
+// gatewayEnv is the environment every test gateway starts from: a bucket of its
+// own, the test Redis, smtpAddr as its relay and a free loopback address to serve on.
+func gatewayEnv(t testing.TB, dbURL, smtpAddr string) (addr string, env map[string]string) {
 	t.Helper()
-	_, dbURL := pgtest.MustOpen(t)
 	s3 := archivetest.Config(t)
-	smtpSrv, err := catcher.Start("127.0.0.1:0", catcher.Options{})
-	if err != nil {
-		t.Fatalf("start smtp server: %v", err)
-	}
-	t.Cleanup(func() { smtpSrv.Close() })
 	redisURL := os.Getenv("INVOICEGW_TEST_REDIS_URL")
 	if redisURL == "" {
 		redisURL = "redis://127.0.0.1:6379/0"
 	}
-	addr := freeAddr(t)
-	g := &gw{t: t, base: "http://" + addr, smtp: smtpSrv, env: map[string]string{
+	addr = freeAddr(t)
+	return addr, map[string]string{
 		"INVOICEGW_HTTP_ADDR":     addr,
 		"INVOICEGW_PUBLIC_URL":    "http://" + addr,
 		"INVOICEGW_DATABASE_URL":  dbURL,
@@ -90,13 +84,28 @@ func startGatewayWith(t testing.TB, extra map[string]string) *gw {
 		"INVOICEGW_S3_BUCKET":     s3.Bucket,
 		"INVOICEGW_S3_ACCESS_KEY": s3.AccessKey,
 		"INVOICEGW_S3_SECRET_KEY": s3.SecretKey,
-		"INVOICEGW_SMTP_URL":      "smtp://" + smtpSrv.Addr() + "?starttls=none",
+		"INVOICEGW_SMTP_URL":      "smtp://" + smtpAddr + "?starttls=none",
 		"INVOICEGW_MAIL_FROM":     "invoices@acme.test",
-		"INVOICEGW_LOG_LEVEL":     "debug",
+		"INVOICEGW_LOG_LEVEL":     "warn",
 		"INVOICEGW_RETRY_BASE":    "200ms",
 		"INVOICEGW_SIGNING_KEY":   testSigningKey,
-		"INVOICEGW_RATE_LIMIT":    "100000", // TestRateLimitAnswers429WithRetryAfter sets its own
-	}}
+	}
+}
+
+// startGatewayWith starts a gateway whose environment is the default one with extra
+// variables added or replaced.
+func startGatewayWith(t testing.TB, extra map[string]string) *gw {
+	t.Helper()
+	_, dbURL := pgtest.MustOpen(t)
+	smtpSrv, err := catcher.Start("127.0.0.1:0", catcher.Options{})
+	if err != nil {
+		t.Fatalf("start smtp server: %v", err)
+	}
+	t.Cleanup(func() { smtpSrv.Close() })
+	addr, env := gatewayEnv(t, dbURL, smtpSrv.Addr())
+	g := &gw{t: t, base: "http://" + addr, smtp: smtpSrv, env: env}
+	g.env["INVOICEGW_LOG_LEVEL"] = "debug"
+	g.env["INVOICEGW_RATE_LIMIT"] = "100000"               // TestRateLimitAnswers429WithRetryAfter sets its own
 	g.env["INVOICEGW_MAILGUN_SIGNING_KEY"] = e2eMailgunKey // events_e2e_test.go
 	g.env["INVOICEGW_WEBHOOK_ALLOW_PRIVATE"] = "true"      // receivers run on loopback
 	g.env["INVOICEGW_BOUNCE_DOMAIN"], g.env["INVOICEGW_INBOUND_SMTP_ADDR"] = "gw.test", freeAddr(t)

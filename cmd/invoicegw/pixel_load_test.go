@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway/mailer/catcher"
-	"github.com/invoicegw/invoicegw/storage/archive/archivetest"
 	"github.com/invoicegw/invoicegw/storage/postgres/pgtest"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -23,33 +22,13 @@ import (
 func prepareGateway(t *testing.T) (*gw, *testDB) {
 	t.Helper()
 	pool, dbURL := pgtest.MustOpen(t)
-	s3 := archivetest.Config(t)
 	smtpSrv, err := catcher.Start("127.0.0.1:0", catcher.Options{})
 	if err != nil {
 		t.Fatalf("start smtp server: %v", err)
 	}
 	t.Cleanup(func() { smtpSrv.Close() })
-	redisURL := os.Getenv("INVOICEGW_TEST_REDIS_URL")
-	if redisURL == "" {
-		redisURL = "redis://127.0.0.1:6379/0"
-	}
-	addr := freeAddr(t)
-	g := &gw{t: t, base: "http://" + addr, smtp: smtpSrv, env: map[string]string{
-		"INVOICEGW_HTTP_ADDR":     addr,
-		"INVOICEGW_PUBLIC_URL":    "http://" + addr,
-		"INVOICEGW_DATABASE_URL":  dbURL,
-		"INVOICEGW_REDIS_URL":     redisURL,
-		"INVOICEGW_S3_ENDPOINT":   s3.Endpoint,
-		"INVOICEGW_S3_REGION":     s3.Region,
-		"INVOICEGW_S3_BUCKET":     s3.Bucket,
-		"INVOICEGW_S3_ACCESS_KEY": s3.AccessKey,
-		"INVOICEGW_S3_SECRET_KEY": s3.SecretKey,
-		"INVOICEGW_SMTP_URL":      "smtp://" + smtpSrv.Addr() + "?starttls=none",
-		"INVOICEGW_MAIL_FROM":     "invoices@acme.test",
-		"INVOICEGW_LOG_LEVEL":     "warn",
-		"INVOICEGW_RETRY_BASE":    "200ms",
-		"INVOICEGW_SIGNING_KEY":   testSigningKey,
-	}}
+	addr, env := gatewayEnv(t, dbURL, smtpSrv.Addr())
+	g := &gw{t: t, base: "http://" + addr, smtp: smtpSrv, env: env}
 	g.apiKey = g.createTenant("Acme Supplies GmbH")
 	return g, &testDB{pool}
 }
