@@ -167,6 +167,9 @@ configure() {
 running() { as_root "${PF[@]}" status >/dev/null 2>&1; }
 
 start() {
+	if ! running && smtp_ok "${LISTEN%:*}" "${LISTEN##*:}"; then
+		die "something else answers on $LISTEN (another checkout's postfix? stop it with its postfix.sh stop, or set POSTFIX_PORT)"
+	fi
 	configure
 	if running; then
 		as_root "${PF[@]}" reload >/dev/null 2>&1

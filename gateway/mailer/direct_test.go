@@ -121,8 +121,9 @@ func TestDirectUsesSTARTTLSWhenOffered(t *testing.T) {
 	}
 }
 
-// postfixAddr returns the loopback postfix of deployments/local/postfix.sh, starting
-// it when it is not answering.
+// postfixAddr returns the loopback postfix of this checkout's
+// deployments/local/postfix.sh, starting it (or reloading it) first: a postfix that
+// merely answers on the port may be another checkout's, with another mailbox.
 func postfixAddr(t *testing.T) (addr, maildir string) {
 	t.Helper()
 	root, _ := filepath.Abs("../..")
@@ -131,10 +132,8 @@ func postfixAddr(t *testing.T) (addr, maildir string) {
 	if addr == "" {
 		addr = "127.0.0.1:2587"
 	}
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		c.Close()
-	} else if out, err := exec.Command(script, "start").CombinedOutput(); err != nil {
-		servicetest.Unavailable(t, "postfix is not answering on "+addr+" and `deployments/local/postfix.sh start` failed: "+string(out))
+	if out, err := exec.Command(script, "start").CombinedOutput(); err != nil {
+		servicetest.Unavailable(t, "`deployments/local/postfix.sh start` failed: "+string(out))
 	}
 	out, err := exec.Command(script, "mailbox").Output()
 	if err != nil {
