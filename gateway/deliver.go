@@ -386,7 +386,12 @@ func (dl *Deliverer) compose(r *Record, d *Delivery, s DeliverySettings, pdf []b
 		DKIM:      s.DKIMKey(),
 	}
 	if s.ReadReceipt {
+		// Receipts go where the gateway can record them: the delivery's VERP address
+		// when the inbound listener has a bounce domain, else the AR mailbox.
 		m.ReadReceiptTo = replyTo
+		if env := dl.envelope(d); env.From != dl.cfg.MailFrom {
+			m.ReadReceiptTo = env.From
+		}
 	}
 	if attach != AttachLink {
 		m.Attachments = []Attachment{{Name: PDFFilename(inv.Number), ContentType: "application/pdf", Data: pdf}}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/invoicegw/invoicegw/gateway/mailer/catcher"
 	"github.com/invoicegw/invoicegw/storage/postgres/pgtest"
+	"github.com/invoicegw/invoicegw/storage/servicetest"
 )
 
 // TestKill9WithInvoicesInFlight runs the built binary, kills it with SIGKILL while
@@ -224,7 +225,7 @@ func TestDeliveryGoesOnWithoutRedis(t *testing.T) {
 	t.Parallel()
 	redisBin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("redis-server is not installed")
+		servicetest.Unavailable(t, "redis-server is not installed: apt-get install redis-server")
 	}
 	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
 	redis := exec.Command(redisBin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())

@@ -2,7 +2,7 @@ package i18n
 
 // Label keys. Keys are dotted by area: "invoice." for the invoice PDF,
 // "statement." for the customer statement, "tax_category." for EN 16931 VAT
-// category names (UNCL5305), "mail." for the invoice e-mail. Labels with fmt verbs
+// category names (UNCL5305); the e-mail texts live in templates/emailtext.go. Labels with fmt verbs
 // are noted; their arguments are always strings.
 
 // english is the complete set; every other language overrides what it translates.
@@ -92,13 +92,6 @@ func english() map[string]string {
 		"tax_category.O":  "Not subject to VAT",
 		"tax_category.L":  "Canary Islands tax (IGIC)",
 		"tax_category.M":  "Ceuta and Melilla tax (IPSI)",
-
-		"mail.subject":  "Invoice %[1]s from %[2]s",                                   // number, seller
-		"mail.greeting": "Dear %s,",                                                   // contact name
-		"mail.body":     "please find attached invoice %[1]s of %[2]s, due on %[3]s.", // number, issue date, due date
-		"mail.due":      "Amount due: %s",                                             // money
-		"mail.view":     "View the invoice online",
-		"mail.closing":  "Kind regards,",
 	}
 }
 
@@ -186,13 +179,6 @@ func german() map[string]string {
 		"tax_category.O":  "Nicht steuerbar",
 		"tax_category.L":  "IGIC (Kanarische Inseln)",
 		"tax_category.M":  "IPSI (Ceuta und Melilla)",
-
-		"mail.subject":  "Rechnung %[1]s von %[2]s",
-		"mail.greeting": "Guten Tag %s,",
-		"mail.body":     "anbei erhalten Sie die Rechnung %[1]s vom %[2]s, fällig am %[3]s.",
-		"mail.due":      "Zahlbetrag: %s",
-		"mail.view":     "Rechnung online ansehen",
-		"mail.closing":  "Mit freundlichen Grüßen",
 	}
 }
 
@@ -280,13 +266,6 @@ func french() map[string]string {
 		"tax_category.O":  "Hors champ de la TVA",
 		"tax_category.L":  "IGIC (îles Canaries)",
 		"tax_category.M":  "IPSI (Ceuta et Melilla)",
-
-		"mail.subject":  "Facture %[1]s de %[2]s",
-		"mail.greeting": "Bonjour %s,",
-		"mail.body":     "veuillez trouver ci-joint la facture %[1]s du %[2]s, à régler avant le %[3]s.",
-		"mail.due":      "Net à payer : %s",
-		"mail.view":     "Voir la facture en ligne",
-		"mail.closing":  "Cordialement,",
 	}
 }
 
@@ -374,13 +353,6 @@ func spanish() map[string]string {
 		"tax_category.O":  "No sujeto a IVA",
 		"tax_category.L":  "IGIC (Canarias)",
 		"tax_category.M":  "IPSI (Ceuta y Melilla)",
-
-		"mail.subject":  "Factura %[1]s de %[2]s",
-		"mail.greeting": "Estimado/a %s:",
-		"mail.body":     "adjuntamos la factura %[1]s del %[2]s, con vencimiento el %[3]s.",
-		"mail.due":      "Importe pendiente: %s",
-		"mail.view":     "Ver la factura en línea",
-		"mail.closing":  "Atentamente,",
 	}
 }
 
@@ -468,12 +440,5 @@ func dutch() map[string]string {
 		"tax_category.O":  "Niet onderworpen aan btw",
 		"tax_category.L":  "IGIC (Canarische Eilanden)",
 		"tax_category.M":  "IPSI (Ceuta en Melilla)",
-
-		"mail.subject":  "Factuur %[1]s van %[2]s",
-		"mail.greeting": "Beste %s,",
-		"mail.body":     "bijgaand ontvangt u factuur %[1]s van %[2]s, te betalen vóór %[3]s.",
-		"mail.due":      "Te betalen: %s",
-		"mail.view":     "Factuur online bekijken",
-		"mail.closing":  "Met vriendelijke groet,",
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/mail"
 	"os"
 	"strings"
 	"sync"
@@ -465,4 +466,39 @@ func TestResendRedirectAndCc(t *testing.T) {
 			t.Errorf("the PDF was rendered more than once")
 		}
 	})
+}
+
+// A tenant that asks for read receipts gets them at the delivery's VERP address,
+// where the inbound listener records them as read_receipt events.
+func TestReadReceiptGoesToTheBounceAddress(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got []catcher.Message
+	srv := catcher.MustStart(t, catcher.Options{Reply: func(n int, m catcher.Message) catcher.Outcome {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, m)
+		return catcher.Outcome{}
+	}})
+	h := newHarness(t, harnessOptions{mailer: relayTo(srv.Addr(), 5*time.Second)})
+	if err := h.db.SetDeliverySettings(context.Background(), h.tenant.ID, gateway.DeliverySettings{ReadReceipt: true}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.waitFinal(h.accept().ID, 30*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("messages = %d, want 1", len(got))
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(got[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "bounce+" + r.Deliveries[0].BounceToken + "@" + bounceDomain
+	if h := msg.Header.Get("Disposition-Notification-To"); !strings.Contains(h, want) {
+		t.Errorf("Disposition-Notification-To = %q, want %s", h, want)
+	}
+	if got[0].From != want {
+		t.Errorf("envelope sender = %q, want %s", got[0].From, want)
+	}
 }
