@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/invoicegw/invoicegw/storage/servicetest"
 )
 
 // BenchmarkIntake measures accepted invoices per second through the real HTTP
@@ -44,6 +46,7 @@ func BenchmarkIntake(b *testing.B) {
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		b.ResetTimer()
+		cpu := servicetest.ReadCPU()
 		start := time.Now()
 		for range clients {
 			wg.Add(1)
@@ -70,6 +73,7 @@ func BenchmarkIntake(b *testing.B) {
 		b.ReportMetric(float64(requests*perRequest)/elapsed.Seconds(), "invoices/s")
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		cpu.Since().Report(b, requests*perRequest)
 	}
 	b.Run("single", func(b *testing.B) {
 		run(b, max(b.N, 2000), 1, "/v1/invoices", invoice, http.StatusAccepted)

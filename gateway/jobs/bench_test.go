@@ -14,6 +14,7 @@ import (
 	"github.com/invoicegw/invoicegw/gateway"
 	"github.com/invoicegw/invoicegw/gateway/mailer"
 	"github.com/invoicegw/invoicegw/gateway/mailer/catcher"
+	"github.com/invoicegw/invoicegw/storage/servicetest"
 )
 
 // BenchmarkDeliveryEndToEnd measures accepted → sent with the real renderer, MinIO,
@@ -50,6 +51,7 @@ func BenchmarkDeliveryEndToEnd(b *testing.B) {
 			}
 			h := newBenchHarness(b, m)
 			b.ResetTimer()
+			cpu := servicetest.ReadCPU()
 			start := time.Now()
 			// Accounting systems post concurrently; 8 posting goroutines keep intake from
 			// being the serial bottleneck of a pipeline measurement.
@@ -79,6 +81,7 @@ func BenchmarkDeliveryEndToEnd(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "invoices/s")
 			b.ReportMetric(peakRSSMB(), "peakRSS_MB")
 			b.ReportMetric(accepted.Seconds(), "accept_s")
+			cpu.Since().Report(b, b.N)
 		})
 	}
 }
