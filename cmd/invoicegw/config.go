@@ -103,8 +103,8 @@ func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
 	if a, err := mail.ParseAddress(c.MailFrom); err != nil || a.Address != c.MailFrom {
 		return nil, fmt.Errorf("configuration: INVOICEGW_MAIL_FROM must be a bare e-mail address like invoices@example.com; got %q", c.MailFrom)
 	}
-	if c.Workers < 1 || c.Workers > 1000 {
-		return nil, fmt.Errorf("configuration: INVOICEGW_WORKERS must be between 1 and 1000; got %d", c.Workers)
+	if c.Workers < 0 || c.Workers > 1000 {
+		return nil, fmt.Errorf("configuration: INVOICEGW_WORKERS must be between 0 (API only) and 1000; got %d", c.Workers)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

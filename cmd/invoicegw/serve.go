@@ -24,6 +24,8 @@ import (
 	"github.com/invoicegw/invoicegw/storage/postgres"
 	"github.com/invoicegw/invoicegw/templates"
 	"github.com/invoicegw/invoicegw/tracking"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 )
 
 func newLogger(w io.Writer, level string) *slog.Logger {
@@ -117,10 +119,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.Builder{}, transport,
 		gateway.DeliverConfig{MailFrom: cfg.MailFrom, PublicURL: cfg.PublicURL, BounceDomain: cfg.BounceDomain, Tracking: db}, time.Now, log)
 	webhooks := gateway.NewWebhooks(db, stdwebhook.NewPoster(15*time.Second, cfg.WebhookAllowPrivate), time.Now, log)
-	queue, err := jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
-		AttemptTimeout: cfg.AttemptTimeout, Webhooks: webhooks}, log)
-	if err != nil {
-		return err
+	// INVOICEGW_WORKERS=0 makes an API-only instance: it accepts and enqueues, and the
+	// instances with workers deliver (both kinds scale on their own).
+	var queue *river.Client[pgx.Tx]
+	if cfg.Workers > 0 {
+		queue, err = jobs.NewClient(pool, deliverer, jobs.Config{Workers: cfg.Workers, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
+			AttemptTimeout: cfg.AttemptTimeout, Webhooks: webhooks}, log)
+		if err != nil {
+			return err
+		}
 	}
 	reports := gateway.NewReports(db, s3, cfg.BounceDomain, time.Now, log)
 	providerVerifiers, err := cfg.ReportsConfig.providers()
@@ -186,9 +193,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer stopInbound()
-	if err := queue.Start(ctx); err != nil {
-		ln.Close()
-		return fmt.Errorf("start delivery workers: %w", err)
+	if queue != nil {
+		if err := queue.Start(ctx); err != nil {
+			ln.Close()
+			return fmt.Errorf("start delivery workers: %w", err)
+		}
+	} else {
+		log.InfoContext(ctx, "API only (INVOICEGW_WORKERS=0): deliveries and webhooks are worked by the instances that have workers")
 	}
 	retentionCtx, stopRetention := context.WithCancel(ctx)
 	defer stopRetention()
@@ -210,8 +221,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	// Let running deliveries finish their SMTP conversation; a job cut off mid-send
 	// would be flagged unknown_outcome on restart.
-	if qerr := queue.Stop(shutdownCtx); qerr != nil {
-		log.Error("stop delivery workers", "err", qerr)
+	if queue != nil {
+		if qerr := queue.Stop(shutdownCtx); qerr != nil {
+			log.Error("stop delivery workers", "err", qerr)
+		}
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve http: %w", err)

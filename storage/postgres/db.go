@@ -23,6 +23,8 @@ type DB struct {
 	queue *river.Client[pgx.Tx] // insert-only: workers run in gateway/jobs
 	// deliverAttempts bounds how often one delivery job is tried (see gateway/jobs).
 	deliverAttempts int
+	// accepts gathers concurrent AcceptInvoice calls into shared transactions.
+	accepts acceptGroups
 }
 
 // Open connects to Postgres and checks the connection. minConns raises the pool's
@@ -247,15 +249,8 @@ func insertEvent(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.Even
 		RETURNING seq, head`, e.InvoiceID).Scan(&e.Seq, &e.PrevHash); err != nil {
 		return fmt.Errorf("lock event chain: %w", err)
 	}
-	// Stored as it is hashed: microsecond time (what timestamptz keeps), canonical detail.
-	e.At = evidence.TruncateTime(e.At)
-	detail, err := evidence.Canonical(canonicalDetail(e.Detail))
-	if err != nil {
-		return gateway.Wrap(gateway.KindInternal, err, "event detail is not valid JSON")
-	}
-	e.Detail = detail
-	if e.Hash, err = e.Chained().ComputeHash(); err != nil {
-		return gateway.Wrap(gateway.KindInternal, err, "event could not be hashed")
+	if err := sealEvent(&e); err != nil {
+		return err
 	}
 	// One round trip stores the event, moves the chain head and finds the webhook
 	// endpoints that want it (an empty webhook type matches none).
@@ -278,6 +273,41 @@ func insertEvent(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.Even
 		return err
 	}
 	return enqueueWebhooks(ctx, tx, tenantID, e, whType, endpoints)
+}
+
+// sealEvent puts e in the form it is stored and hashed in (microsecond time, which
+// is what timestamptz keeps, and canonical detail) and computes its hash from Seq and
+// PrevHash, which the caller has set.
+func sealEvent(e *gateway.Event) error {
+	e.At = evidence.TruncateTime(e.At)
+	detail, err := evidence.Canonical(canonicalDetail(e.Detail))
+	if err != nil {
+		return gateway.Wrap(gateway.KindInternal, err, "event detail is not valid JSON")
+	}
+	e.Detail = detail
+	if e.Hash, err = e.Chained().ComputeHash(); err != nil {
+		return gateway.Wrap(gateway.KindInternal, err, "event could not be hashed")
+	}
+	return nil
+}
+
+// sealFirstEvents seals events, the first events of a new invoice, as the start of
+// its hash chain: a new invoice's chain is empty, so each event's seq and prev_hash
+// are known without locking a chain head, and the events go in with the invoice
+// itself (insertInvoices) instead of two statements per event.
+func sealFirstEvents(events []gateway.Event) ([]gateway.Event, error) {
+	sealed := make([]gateway.Event, len(events))
+	for i, e := range events {
+		e.Seq, e.PrevHash = int64(i+1), ""
+		if i > 0 {
+			e.PrevHash = sealed[i-1].Hash
+		}
+		if err := sealEvent(&e); err != nil {
+			return nil, err
+		}
+		sealed[i] = e
+	}
+	return sealed, nil
 }
 
 // RecordEvent appends one event.

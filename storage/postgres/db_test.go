@@ -13,17 +13,24 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-func newDB(t *testing.T) (*postgres.DB, *pgxpool.Pool) {
+func newDB(t testing.TB) (*postgres.DB, *pgxpool.Pool) {
 	t.Helper()
-	pool, _ := pgtest.MustOpen(t)
+	db, pool, _ := newDBURL(t)
+	return db, pool
+}
+
+// newDBURL is newDB with the schema's database URL.
+func newDBURL(t testing.TB) (*postgres.DB, *pgxpool.Pool, string) {
+	t.Helper()
+	pool, dbURL := pgtest.MustOpen(t)
 	db, err := postgres.New(pool, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return db, pool
+	return db, pool, dbURL
 }
 
-func newTenant(t *testing.T, db *postgres.DB) gateway.Tenant {
+func newTenant(t testing.TB, db *postgres.DB) gateway.Tenant {
 	t.Helper()
 	_, hash, err := gateway.NewAPIKey()
 	if err != nil {
@@ -36,7 +43,7 @@ func newTenant(t *testing.T, db *postgres.DB) gateway.Tenant {
 	return ten
 }
 
-func newRecord(t *testing.T, tenantID, number string) *gateway.Record {
+func newRecord(t testing.TB, tenantID, number string) *gateway.Record {
 	t.Helper()
 	inv := gateway.Invoice{
 		Number: number, Currency: "EUR",

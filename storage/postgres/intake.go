@@ -41,10 +41,62 @@ func (db *DB) CreateInvoice(ctx context.Context, r *gateway.Record, accepted gat
 // enqueues one delivery job per delivery and, with idem, records the idempotency key,
 // all in one transaction: a crash leaves either all of it or none.
 //
+// Invoices accepted at the same time share a transaction (group commit, see
+// acceptGroup): one statement and one commit for all of them. Each call still
+// returns only after its invoice is committed, with its own outcome.
+//
 // Concurrent requests with one key are told apart by a transaction-scoped advisory
 // lock on (tenant, key): the second gets KindIdempotencyInUse at once instead of
 // waiting, and a later one finds the committed record and replays it.
 func (db *DB) AcceptInvoice(ctx context.Context, r *gateway.Record, events []gateway.Event, idem *gateway.IdempotencyRecord) (*gateway.IdempotencyRecord, error) {
+	it, err := newInsertItem(r, events, idem)
+	if err != nil {
+		return nil, err
+	}
+	req := &acceptReq{ctx: ctx, item: it, done: make(chan struct{})}
+	db.accepts.submit(req, db.acceptGroup)
+	return req.replay, req.err
+}
+
+// CreateInvoices stores a batch in one transaction. Numbers the tenant already used
+// are skipped and their invoices returned at their index; the zero value means the
+// invoice was stored.
+func (db *DB) CreateInvoices(ctx context.Context, rs []*gateway.Record, events [][]gateway.Event) ([]gateway.ExistingInvoice, error) {
+	items := make([]*insertItem, len(rs))
+	for i, r := range rs {
+		var err error
+		if items[i], err = newInsertItem(r, events[i], nil); err != nil {
+			return nil, err
+		}
+	}
+	var existing []gateway.ExistingInvoice
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) (err error) {
+		existing, err = db.insertInvoices(ctx, tx, items)
+		return err
+	})
+	return existing, dbError(err, "invoices")
+}
+
+// insertItem is one new invoice in the form insertInvoicesSQL takes: encoded, its
+// first events sealed. It is built before the transaction, so that encoding and
+// hashing do not hold one open.
+type insertItem struct {
+	r       *gateway.Record
+	doc     string
+	totals  string
+	events  []gateway.Event
+	whTypes []string
+	idem    *gateway.IdempotencyRecord
+	wants   []webhookWant // filled by insertInvoices: stored events webhook endpoints want
+}
+
+// webhookWant is an event of an item (by index) and the endpoints that want it.
+type webhookWant struct {
+	i         int
+	endpoints []string
+}
+
+func newInsertItem(r *gateway.Record, events []gateway.Event, idem *gateway.IdempotencyRecord) (*insertItem, error) {
 	doc, err := json.Marshal(r.Invoice)
 	if err != nil {
 		return nil, fmt.Errorf("encode invoice: %w", err)
@@ -53,134 +105,240 @@ func (db *DB) AcceptInvoice(ctx context.Context, r *gateway.Record, events []gat
 	if err != nil {
 		return nil, fmt.Errorf("encode totals: %w", err)
 	}
-	var replay *gateway.IdempotencyRecord
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if idem != nil {
-			var locked bool
-			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))`,
-				idem.TenantID, idem.Key).Scan(&locked); err != nil {
-				return err
-			}
-			if !locked {
-				return gateway.Errorf(gateway.KindIdempotencyInUse, "a request with this Idempotency-Key is still being processed; retry in a moment")
-			}
-			prev, err := lookupIdempotency(ctx, tx, idem.TenantID, idem.Key)
-			if err != nil {
-				return err
-			}
-			if prev != nil {
-				replay = prev
-				return nil
-			}
-		}
-		// One statement writes the invoice and its deliveries (a round trip saved per
-		// invoice); no delivery row means the number was taken.
-		var dIDs, dNames, dEmails, dMsgIDs []string
-		var dBounces []*string
-		for _, d := range r.Deliveries {
-			dIDs, dNames, dEmails = append(dIDs, d.ID), append(dNames, d.Recipient.Name), append(dEmails, d.Recipient.Email)
-			dMsgIDs, dBounces = append(dMsgIDs, d.MessageID), append(dBounces, nullIfEmpty(d.BounceToken))
-		}
-		tag, err := tx.Exec(ctx, `
-			WITH inv AS (
-				INSERT INTO invoices (id, tenant_id, number, customer_id, currency, issue_date, due_date,
-					document, totals, total, amount_due, terms, terms_sha256, payload_sha256, status, created_at, updated_at,
-					terms_version, terms_source)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)
-				ON CONFLICT (tenant_id, number) DO NOTHING
-				RETURNING id, tenant_id, status, created_at)
-			INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, bounce_token, updated_at, is_primary)
-			SELECT d.id, inv.id, inv.tenant_id, d.name, d.email, inv.status, d.message_id, d.bounce_token, inv.created_at, d.n = 1
-			FROM inv, unnest($19::text[], $20::text[], $21::text[], $22::text[], $23::text[]) WITH ORDINALITY AS d(id, name, email, message_id, bounce_token, n)`,
-			r.ID, r.TenantID, r.Invoice.Number, r.Invoice.Customer.ID, r.Invoice.Currency,
-			r.Invoice.IssueDate.Time, r.Invoice.DueDate.Time, doc, totals, r.Totals.Total, r.Totals.AmountDue,
-			r.Terms, r.TermsSHA256, r.PayloadSHA256, r.Status, r.CreatedAt, r.TermsVersion, r.TermsSource,
-			dIDs, dNames, dEmails, dMsgIDs, dBounces)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			var existing string
-			if err := tx.QueryRow(ctx, `SELECT id FROM invoices WHERE tenant_id = $1 AND number = $2`,
-				r.TenantID, r.Invoice.Number).Scan(&existing); err != nil {
-				return err
-			}
-			return &gateway.Error{Kind: gateway.KindConflict,
-				Message: fmt.Sprintf("invoice number %q was already accepted", r.Invoice.Number),
-				Detail:  map[string]string{"invoice_id": existing}}
-		}
-		if err := insertAttachments(ctx, tx, []*gateway.Record{r}); err != nil {
-			return err
-		}
-		for _, e := range events {
-			if err := insertEvent(ctx, tx, r.TenantID, e); err != nil {
-				return err
-			}
-		}
-		if err := db.enqueue(ctx, tx, []*gateway.Record{r}); err != nil {
-			return err
-		}
-		if idem != nil {
-			_, err := tx.Exec(ctx, `
-				INSERT INTO idempotency_keys (tenant_id, key, request_sha256, status, response, invoice_id)
-				VALUES ($1, $2, $3, $4, $5, $6)
-				ON CONFLICT (tenant_id, key) DO UPDATE SET request_sha256 = $3, status = $4, response = $5,
-					invoice_id = $6, created_at = now()`,
-				idem.TenantID, idem.Key, idem.RequestSHA256, idem.Status, idem.Response, idem.InvoiceID)
-			return err
-		}
-		return nil
-	})
-	return replay, dbError(err, "invoice")
+	sealed, err := sealFirstEvents(events)
+	if err != nil {
+		return nil, err
+	}
+	it := &insertItem{r: r, doc: string(doc), totals: string(totals), events: sealed, whTypes: make([]string, len(sealed)), idem: idem}
+	for i, e := range sealed {
+		it.whTypes[i], _ = gateway.WebhookType(e)
+	}
+	return it, nil
 }
 
-// insertDependents writes the deliveries and attachment rows of freshly inserted
-// invoices with COPY: one round trip however many there are.
-func insertDependents(ctx context.Context, tx pgx.Tx, rs []*gateway.Record) error {
-	var dl [][]any
-	for _, r := range rs {
+// insertInvoicesSQL stores invoices with their deliveries, attachment rows, first
+// events, chain heads and idempotency keys in one statement. Every part joins the
+// invoices the first INSERT returned, so the rows of an invoice whose number was taken
+// go nowhere. It returns one row per stored invoice ('i') and one per stored event
+// ('e', with its position in the input and the webhook endpoints that want it).
+const insertInvoicesSQL = `
+	WITH inv AS (
+		INSERT INTO invoices (id, tenant_id, number, customer_id, currency, issue_date, due_date,
+			document, totals, total, amount_due, terms, terms_sha256, payload_sha256, status, created_at, updated_at,
+			terms_version, terms_source)
+		SELECT id, tenant_id, number, customer_id, currency, issue_date, due_date, document::jsonb, totals::jsonb,
+			total::numeric, amount_due::numeric, terms, terms_sha256, payload_sha256, status, created_at, created_at,
+			terms_version, terms_source
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[], $7::date[], $8::text[],
+			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[],
+			$17::text[], $18::text[])
+			AS u(id, tenant_id, number, customer_id, currency, issue_date, due_date, document, totals, total, amount_due,
+			terms, terms_sha256, payload_sha256, status, created_at, terms_version, terms_source)
+		ON CONFLICT (tenant_id, number) DO NOTHING
+		RETURNING id, tenant_id),
+	dl AS (
+		INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, bounce_token,
+			updated_at, is_primary)
+		SELECT d.id, d.invoice_id, inv.tenant_id, d.name, d.email, d.status, d.message_id, d.bounce_token, d.updated_at, d.is_primary
+		FROM unnest($19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[],
+			$26::timestamptz[], $27::bool[]) AS d(id, invoice_id, name, email, status, message_id, bounce_token, updated_at, is_primary)
+		JOIN inv ON inv.id = d.invoice_id),
+	att AS (
+		INSERT INTO invoice_attachments (invoice_id, n, tenant_id, filename, description, content_type, size, sha256, key, created_at)
+		SELECT a.invoice_id, a.n, inv.tenant_id, a.filename, a.description, a.content_type, a.size, a.sha256, a.key, a.created_at
+		FROM unnest($28::text[], $29::int[], $30::text[], $31::text[], $32::text[], $33::bigint[], $34::text[],
+			$35::text[], $36::timestamptz[]) AS a(invoice_id, n, filename, description, content_type, size, sha256, key, created_at)
+		JOIN inv ON inv.id = a.invoice_id),
+	evin AS (
+		SELECT e.*, inv.tenant_id FROM unnest($37::text[], $38::text[], $39::text[], $40::int[], $41::timestamptz[], $42::text[],
+			$43::bigint[], $44::text[], $45::text[], $46::text[]) WITH ORDINALITY
+			AS e(invoice_id, delivery_id, type, level, at, detail, seq, prev_hash, hash, wh_type, n)
+		JOIN inv ON inv.id = e.invoice_id),
+	ev AS (
+		INSERT INTO events (tenant_id, invoice_id, delivery_id, type, level, at, detail, seq, prev_hash, hash)
+		SELECT tenant_id, invoice_id, delivery_id, type, level, at, detail::jsonb, seq, prev_hash, hash FROM evin ORDER BY n
+		RETURNING id, invoice_id, seq),
+	heads AS (
+		INSERT INTO event_chains (invoice_id, seq, head)
+		SELECT h.invoice_id, h.seq, h.head FROM unnest($47::text[], $48::bigint[], $49::text[]) AS h(invoice_id, seq, head)
+		JOIN inv ON inv.id = h.invoice_id),
+	idem AS (
+		INSERT INTO idempotency_keys (tenant_id, key, request_sha256, status, response, invoice_id)
+		SELECT inv.tenant_id, k.key, k.request_sha256, k.status, k.response, k.invoice_id
+		FROM unnest($50::text[], $51::text[], $52::int[], $53::bytea[], $54::text[])
+			AS k(key, request_sha256, status, response, invoice_id)
+		JOIN inv ON inv.id = k.invoice_id
+		ON CONFLICT (tenant_id, key) DO UPDATE SET request_sha256 = excluded.request_sha256, status = excluded.status,
+			response = excluded.response, invoice_id = excluded.invoice_id, created_at = now())
+	SELECT 'i', inv.id, 0::bigint, 0::bigint, '{}'::text[] FROM inv
+	UNION ALL
+	SELECT 'e', ev.invoice_id, evin.n, ev.id, coalesce((
+		SELECT array_agg(w.id ORDER BY w.id) FROM webhook_endpoints w
+		WHERE evin.wh_type <> '' AND w.tenant_id = evin.tenant_id AND w.disabled_at IS NULL
+			AND (cardinality(w.event_types) = 0 OR evin.wh_type = ANY (w.event_types))), '{}')
+	FROM ev JOIN evin USING (invoice_id, seq)`
+
+// eventRef places an event of the statement's input: item and index in its events.
+type eventRef struct{ item, i int }
+
+// insertArgs returns insertInvoicesSQL's arguments for items, and where each event
+// of its input comes from.
+func insertArgs(items []*insertItem) ([]any, []eventRef) {
+	var c struct {
+		id, tenant, number, customer, currency, doc, totals, total, due, terms, termsSHA, payload, status, termsVersion, termsSource []string
+		issue, dueDate, created                                                                                                      []time.Time
+	}
+	var dID, dInv, dName, dEmail, dStatus, dMsgID []string
+	var dBounce []*string
+	var dAt []time.Time
+	var dPrimary []bool
+	var aInv, aName, aDesc, aType, aSHA, aKey []string
+	var aN []int32
+	var aSize []int64
+	var aAt []time.Time
+	var eInv, eType, eDetail, ePrev, eHash, eWh []string
+	var eDl []*string
+	var eLevel []int32
+	var eAt []time.Time
+	var eSeq []int64
+	var refs []eventRef
+	var hInv, hHead []string
+	var hSeq []int64
+	var kKey, kSHA, kInv []string
+	var kStatus []int32
+	var kResp [][]byte
+	for n, it := range items {
+		r := it.r
+		c.id, c.tenant, c.number = append(c.id, r.ID), append(c.tenant, r.TenantID), append(c.number, r.Invoice.Number)
+		c.customer, c.currency = append(c.customer, r.Invoice.Customer.ID), append(c.currency, r.Invoice.Currency)
+		c.issue, c.dueDate = append(c.issue, r.Invoice.IssueDate.Time), append(c.dueDate, r.Invoice.DueDate.Time)
+		c.doc, c.totals = append(c.doc, it.doc), append(c.totals, it.totals)
+		c.total, c.due = append(c.total, r.Totals.Total), append(c.due, r.Totals.AmountDue)
+		c.terms, c.termsSHA, c.payload = append(c.terms, r.Terms), append(c.termsSHA, r.TermsSHA256), append(c.payload, r.PayloadSHA256)
+		c.status, c.created = append(c.status, string(r.Status)), append(c.created, r.CreatedAt)
+		c.termsVersion, c.termsSource = append(c.termsVersion, r.TermsVersion), append(c.termsSource, r.TermsSource)
 		// The first delivery (the customer's contact) is primary: the invoice's status
 		// follows it; cc copies have their own status only.
 		for i, d := range r.Deliveries {
-			dl = append(dl, []any{d.ID, r.ID, r.TenantID, d.Recipient.Name, d.Recipient.Email, string(d.Status), d.MessageID, nullIfEmpty(d.BounceToken), r.CreatedAt, i == 0})
+			dID, dInv, dName, dEmail = append(dID, d.ID), append(dInv, r.ID), append(dName, d.Recipient.Name), append(dEmail, d.Recipient.Email)
+			dStatus, dMsgID, dBounce = append(dStatus, string(d.Status)), append(dMsgID, d.MessageID), append(dBounce, nullIfEmpty(d.BounceToken))
+			dAt, dPrimary = append(dAt, r.CreatedAt), append(dPrimary, i == 0)
 		}
-	}
-	if len(dl) == 1 {
-		// A single row is cheaper as a plain INSERT than a COPY.
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO deliveries (id, invoice_id, tenant_id, recipient_name, recipient_email, status, message_id, bounce_token, updated_at, is_primary)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, dl[0]...); err != nil {
-			return err
-		}
-	} else if len(dl) > 1 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"deliveries"},
-			[]string{"id", "invoice_id", "tenant_id", "recipient_name", "recipient_email", "status", "message_id", "bounce_token", "updated_at", "is_primary"},
-			pgx.CopyFromRows(dl)); err != nil {
-			return fmt.Errorf("copy deliveries: %w", err)
-		}
-	}
-	return insertAttachments(ctx, tx, rs)
-}
-
-// insertAttachments writes the attachment rows of freshly inserted invoices.
-func insertAttachments(ctx context.Context, tx pgx.Tx, rs []*gateway.Record) error {
-	var at [][]any
-	for _, r := range rs {
 		for i, a := range r.Invoice.Attachments {
-			at = append(at, []any{r.ID, i + 1, r.TenantID, a.Filename, a.Description, a.StoredType, a.Size, a.SHA256, a.Key, r.CreatedAt})
+			aInv, aN, aName, aDesc = append(aInv, r.ID), append(aN, int32(i+1)), append(aName, a.Filename), append(aDesc, a.Description)
+			aType, aSize, aSHA, aKey, aAt = append(aType, a.StoredType), append(aSize, a.Size), append(aSHA, a.SHA256),
+				append(aKey, a.Key), append(aAt, r.CreatedAt)
+		}
+		for i, e := range it.events {
+			eInv, eDl, eType, eLevel = append(eInv, e.InvoiceID), append(eDl, nullIfEmpty(e.DeliveryID)), append(eType, string(e.Type)), append(eLevel, int32(e.Level))
+			eAt, eDetail, eSeq, ePrev = append(eAt, e.At), append(eDetail, string(e.Detail)), append(eSeq, e.Seq), append(ePrev, e.PrevHash)
+			eHash, eWh, refs = append(eHash, e.Hash), append(eWh, it.whTypes[i]), append(refs, eventRef{n, i})
+		}
+		if k := len(it.events); k > 0 {
+			hInv, hSeq, hHead = append(hInv, r.ID), append(hSeq, it.events[k-1].Seq), append(hHead, it.events[k-1].Hash)
+		}
+		if k := it.idem; k != nil {
+			kKey, kSHA, kStatus, kResp, kInv = append(kKey, k.Key), append(kSHA, k.RequestSHA256), append(kStatus, int32(k.Status)),
+				append(kResp, k.Response), append(kInv, k.InvoiceID)
 		}
 	}
-	if len(at) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"invoice_attachments"},
-			[]string{"invoice_id", "n", "tenant_id", "filename", "description", "content_type", "size", "sha256", "key", "created_at"},
-			pgx.CopyFromRows(at)); err != nil {
-			return fmt.Errorf("copy attachments: %w", err)
-		}
-	}
-	return nil
+	return []any{c.id, c.tenant, c.number, c.customer, c.currency, c.issue, c.dueDate, c.doc,
+		c.totals, c.total, c.due, c.terms, c.termsSHA, c.payload, c.status, c.created, c.termsVersion, c.termsSource,
+		dID, dInv, dName, dEmail, dStatus, dMsgID, dBounce, dAt, dPrimary,
+		aInv, aN, aName, aDesc, aType, aSize, aSHA, aKey, aAt,
+		eInv, eDl, eType, eLevel, eAt, eDetail, eSeq, ePrev, eHash, eWh, hInv, hSeq, hHead,
+		kKey, kSHA, kStatus, kResp, kInv}, refs
 }
 
-// enqueue inserts one delivery job per delivery in the invoice's transaction.
+// insertInvoices stores items with their deliveries, attachments, first events and
+// idempotency keys in one statement, then enqueues their delivery jobs and webhooks.
+// An invoice whose number its tenant already used is not stored: the existing one
+// is returned at its index (the zero value for stored ones).
+func (db *DB) insertInvoices(ctx context.Context, tx pgx.Tx, items []*insertItem) ([]gateway.ExistingInvoice, error) {
+	existing := make([]gateway.ExistingInvoice, len(items))
+	if len(items) == 0 {
+		return existing, nil
+	}
+	for _, it := range items {
+		it.wants = nil // from an earlier attempt of a failed transaction
+	}
+	args, refs := insertArgs(items)
+	rows, err := tx.Query(ctx, insertInvoicesSQL, args...)
+	if err != nil {
+		return nil, err
+	}
+	stored := make(map[string]bool, len(items))
+	for rows.Next() {
+		var kind, invoiceID string
+		var n, id int64
+		var endpoints []string
+		if err := rows.Scan(&kind, &invoiceID, &n, &id, &endpoints); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if kind == "i" {
+			stored[invoiceID] = true
+			continue
+		}
+		ref := refs[n-1]
+		it := items[ref.item]
+		it.events[ref.i].ID = id
+		if len(endpoints) > 0 {
+			it.wants = append(it.wants, webhookWant{ref.i, endpoints})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var fresh []*gateway.Record
+	taken := map[string][]string{} // by tenant
+	for _, it := range items {
+		if stored[it.r.ID] {
+			fresh = append(fresh, it.r)
+		} else {
+			taken[it.r.TenantID] = append(taken[it.r.TenantID], it.r.Invoice.Number)
+		}
+	}
+	if len(taken) > 0 {
+		type tenantNumber struct{ tenant, number string }
+		byNumber := map[tenantNumber]gateway.ExistingInvoice{}
+		for tenant, numbers := range taken {
+			rows, err := tx.Query(ctx, `SELECT number, id, payload_sha256 FROM invoices WHERE tenant_id = $1 AND number = ANY($2)`,
+				tenant, numbers)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var num string
+				var ex gateway.ExistingInvoice
+				if err := rows.Scan(&num, &ex.ID, &ex.PayloadSHA256); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				byNumber[tenantNumber{tenant, num}] = ex
+			}
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+		}
+		for i, it := range items {
+			if !stored[it.r.ID] {
+				existing[i] = byNumber[tenantNumber{it.r.TenantID, it.r.Invoice.Number}]
+			}
+		}
+	}
+	for _, it := range items {
+		for _, w := range it.wants {
+			if err := enqueueWebhooks(ctx, tx, it.r.TenantID, it.events[w.i], it.whTypes[w.i], w.endpoints); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return existing, db.enqueue(ctx, tx, fresh)
+}
+
+// enqueue inserts one delivery job per delivery in the invoices' transaction: a
+// plain INSERT for a few (one round trip), COPY for many.
 func (db *DB) enqueue(ctx context.Context, tx pgx.Tx, rs []*gateway.Record) error {
 	var params []river.InsertManyParams
 	for _, r := range rs {
@@ -189,10 +347,16 @@ func (db *DB) enqueue(ctx context.Context, tx pgx.Tx, rs []*gateway.Record) erro
 				InsertOpts: &river.InsertOpts{MaxAttempts: db.deliverAttempts}})
 		}
 	}
-	if len(params) == 0 {
+	var err error
+	switch {
+	case len(params) == 0:
 		return nil
+	case len(params) <= 16:
+		_, err = db.queue.InsertManyTx(ctx, tx, params)
+	default:
+		_, err = db.queue.InsertManyFastTx(ctx, tx, params)
 	}
-	if _, err := db.queue.InsertManyFastTx(ctx, tx, params); err != nil {
+	if err != nil {
 		return fmt.Errorf("enqueue deliveries: %w", err)
 	}
 	return nil
@@ -232,125 +396,6 @@ func lookupIdempotency(ctx context.Context, q querier, tenantID, key string) (*g
 func (db *DB) DeleteExpiredIdempotencyKeys(ctx context.Context) (int64, error) {
 	tag, err := db.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - interval '48 hours'`)
 	return tag.RowsAffected(), dbError(err, "idempotency keys")
-}
-
-// CreateInvoices stores a batch in one transaction: one INSERT for all invoices
-// (numbers already taken are skipped and reported), COPY for deliveries and
-// attachments, insertEvent per event (it keeps the per-invoice event chain) and one
-// InsertMany for the jobs.
-func (db *DB) CreateInvoices(ctx context.Context, rs []*gateway.Record, events [][]gateway.Event) ([]gateway.ExistingInvoice, error) {
-	n := len(rs)
-	cols := struct {
-		id, tenant, number, customer, currency, doc, totals, total, due, terms, termsSHA, payload, status, termsVersion, termsSource []string
-		issue, dueDate, created                                                                                                      []time.Time
-	}{}
-	for _, r := range rs {
-		doc, err := json.Marshal(r.Invoice)
-		if err != nil {
-			return nil, fmt.Errorf("encode invoice: %w", err)
-		}
-		totals, err := json.Marshal(r.Totals)
-		if err != nil {
-			return nil, fmt.Errorf("encode totals: %w", err)
-		}
-		cols.id = append(cols.id, r.ID)
-		cols.tenant = append(cols.tenant, r.TenantID)
-		cols.number = append(cols.number, r.Invoice.Number)
-		cols.customer = append(cols.customer, r.Invoice.Customer.ID)
-		cols.currency = append(cols.currency, r.Invoice.Currency)
-		cols.issue = append(cols.issue, r.Invoice.IssueDate.Time)
-		cols.dueDate = append(cols.dueDate, r.Invoice.DueDate.Time)
-		cols.doc = append(cols.doc, string(doc))
-		cols.totals = append(cols.totals, string(totals))
-		cols.total = append(cols.total, r.Totals.Total)
-		cols.due = append(cols.due, r.Totals.AmountDue)
-		cols.terms = append(cols.terms, r.Terms)
-		cols.termsSHA = append(cols.termsSHA, r.TermsSHA256)
-		cols.payload = append(cols.payload, r.PayloadSHA256)
-		cols.status = append(cols.status, string(r.Status))
-		cols.created = append(cols.created, r.CreatedAt)
-		cols.termsVersion = append(cols.termsVersion, r.TermsVersion)
-		cols.termsSource = append(cols.termsSource, r.TermsSource)
-	}
-	existing := make([]gateway.ExistingInvoice, n)
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			INSERT INTO invoices (id, tenant_id, number, customer_id, currency, issue_date, due_date,
-				document, totals, total, amount_due, terms, terms_sha256, payload_sha256, status, created_at, updated_at,
-				terms_version, terms_source)
-			SELECT id, tenant_id, number, customer_id, currency, issue_date, due_date, document::jsonb, totals::jsonb,
-				total::numeric, amount_due::numeric, terms, terms_sha256, payload_sha256, status, created_at, created_at,
-				terms_version, terms_source
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[], $7::date[], $8::text[],
-				$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[],
-				$17::text[], $18::text[])
-				AS u(id, tenant_id, number, customer_id, currency, issue_date, due_date, document, totals, total, amount_due,
-				terms, terms_sha256, payload_sha256, status, created_at, terms_version, terms_source)
-			ON CONFLICT (tenant_id, number) DO NOTHING
-			RETURNING id`,
-			cols.id, cols.tenant, cols.number, cols.customer, cols.currency, cols.issue, cols.dueDate, cols.doc,
-			cols.totals, cols.total, cols.due, cols.terms, cols.termsSHA, cols.payload, cols.status, cols.created,
-			cols.termsVersion, cols.termsSource)
-		if err != nil {
-			return err
-		}
-		inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		ok := make(map[string]bool, len(inserted))
-		for _, id := range inserted {
-			ok[id] = true
-		}
-		var fresh []*gateway.Record
-		var taken []string
-		for _, r := range rs {
-			if ok[r.ID] {
-				fresh = append(fresh, r)
-			} else {
-				taken = append(taken, r.Invoice.Number)
-			}
-		}
-		if len(taken) > 0 {
-			rows, err := tx.Query(ctx, `SELECT number, id, payload_sha256 FROM invoices WHERE tenant_id = $1 AND number = ANY($2)`,
-				rs[0].TenantID, taken)
-			if err != nil {
-				return err
-			}
-			byNumber := map[string]gateway.ExistingInvoice{}
-			for rows.Next() {
-				var num string
-				var ex gateway.ExistingInvoice
-				if err := rows.Scan(&num, &ex.ID, &ex.PayloadSHA256); err != nil {
-					return err
-				}
-				byNumber[num] = ex
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			for i, r := range rs {
-				if !ok[r.ID] {
-					existing[i] = byNumber[r.Invoice.Number]
-				}
-			}
-		}
-		if err := insertDependents(ctx, tx, fresh); err != nil {
-			return err
-		}
-		for i, r := range rs {
-			if !ok[r.ID] {
-				continue
-			}
-			for _, e := range events[i] {
-				if err := insertEvent(ctx, tx, r.TenantID, e); err != nil {
-					return err
-				}
-			}
-		}
-		return db.enqueue(ctx, tx, fresh)
-	})
-	return existing, dbError(err, "invoices")
 }
 
 // ListInvoices returns one page of a tenant's invoices, newest first (ids are

@@ -23,7 +23,12 @@ const clockTicks = 100
 type CPU map[string]float64
 
 // ReadCPU reads /proc. On a system without it, the result is empty.
-func ReadCPU() CPU {
+func ReadCPU() CPU { return ReadCPUOf(nil) }
+
+// ReadCPUOf is ReadCPU with the processes in own counted under the group named
+// there, e.g. the PostgreSQL backends serving one test ("postgres-mine"; the
+// other backends stay in "postgres").
+func ReadCPUOf(own map[int]string) CPU {
 	cpu := CPU{}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	self := strconv.Itoa(os.Getpid())
@@ -43,7 +48,11 @@ func ReadCPU() CPU {
 		}
 		utime, _ := strconv.ParseFloat(fields[11], 64)
 		stime, _ := strconv.ParseFloat(fields[12], 64)
-		cpu[group(filepath.Base(d) == self, s[open+1:closing])] += (utime + stime) / clockTicks
+		g := group(filepath.Base(d) == self, s[open+1:closing])
+		if pid, err := strconv.Atoi(filepath.Base(d)); err == nil && own[pid] != "" {
+			g = own[pid]
+		}
+		cpu[g] += (utime + stime) / clockTicks
 	}
 	return cpu
 }
@@ -65,9 +74,12 @@ func group(self bool, comm string) string {
 }
 
 // Since returns the CPU seconds each group used from c to now.
-func (c CPU) Since() CPU {
+func (c CPU) Since() CPU { return c.SinceOf(nil) }
+
+// SinceOf is Since with own as in ReadCPUOf.
+func (c CPU) SinceOf(own map[int]string) CPU {
 	d := CPU{}
-	for k, v := range ReadCPU() {
+	for k, v := range ReadCPUOf(own) {
 		if u := v - c[k]; u > 0 {
 			d[k] = u
 		}
@@ -77,16 +89,21 @@ func (c CPU) Since() CPU {
 
 // Report adds one "<group>-cpu-ms/op" metric per group (and "total-cpu-ms/op") to b,
 // for ops operations, leaving out "other" (unrelated processes on a shared machine).
+// When the groups include "postgres-mine", the total counts it instead of all of
+// "postgres", which then includes other tests' backends.
 func (c CPU) Report(b *testing.B, ops int) {
 	if ops <= 0 {
 		return
 	}
 	total := 0.0
+	_, mine := c["postgres-mine"]
 	for _, k := range slices.Sorted(maps.Keys(c)) {
 		if k == "other" {
 			continue
 		}
-		total += c[k]
+		if k != "postgres" || !mine {
+			total += c[k]
+		}
 		b.ReportMetric(c[k]*1000/float64(ops), k+"-cpu-ms/op")
 	}
 	b.ReportMetric(total*1000/float64(ops), "total-cpu-ms/op")

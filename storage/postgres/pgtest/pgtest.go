@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/invoicegw/invoicegw/storage/servicetest"
 	"io"
 	"log/slog"
 	"net/url"
@@ -15,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/invoicegw/invoicegw/storage/servicetest"
+
 	"github.com/invoicegw/invoicegw/storage/postgres"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -35,6 +37,9 @@ func URL(t testing.TB, schema string) string {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	// The schema names the connections too, so pg_stat_activity tells which test's
+	// backends are which (Backends).
+	q.Set("application_name", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
 }
@@ -75,4 +80,39 @@ func MustOpen(t testing.TB) (*pgxpool.Pool, string) {
 		t.Fatalf("migrate schema %s: %v", schema, err)
 	}
 	return pool, dbURL
+}
+
+// Backends returns the PostgreSQL backend processes connected with dbURL (a URL from
+// MustOpen), each as group, for servicetest.ReadCPUOf: a benchmark counts the CPU of
+// its own backends apart from other tests'.
+func Backends(t testing.TB, dbURL, group string) map[int]string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("parse database url: %v", err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("list backends: %v", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx,
+		`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+		u.Query().Get("application_name"))
+	if err != nil {
+		t.Fatalf("list backends: %v", err)
+	}
+	own := map[int]string{}
+	for rows.Next() {
+		var pid int
+		if err := rows.Scan(&pid); err != nil {
+			t.Fatalf("list backends: %v", err)
+		}
+		own[pid] = group
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("list backends: %v", err)
+	}
+	return own
 }

@@ -1,0 +1,243 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/jackc/pgx/v5"
+)
+
+// Group commit of accepted invoices: AcceptInvoice calls that arrive while a group
+// is being committed wait for the next one, which stores all of them with one
+// statement and one commit. A POST costs the database about what one invoice of a
+// batch costs, and each caller still returns only after its own invoice committed.
+const (
+	// acceptGroupsInFlight is how many group transactions run at once: one fills
+	// while the other commits.
+	acceptGroupsInFlight = 2
+	// maxAcceptGroup bounds the invoices of one transaction, which bounds how long
+	// the first of them waits for the last.
+	maxAcceptGroup = 64
+	// acceptGroupTimeout bounds one group's transaction.
+	acceptGroupTimeout = 30 * time.Second
+)
+
+// acceptReq is one AcceptInvoice call waiting for its group.
+type acceptReq struct {
+	ctx  context.Context
+	item *insertItem
+	done chan struct{}
+	// The outcome, set before done is closed.
+	replay *gateway.IdempotencyRecord
+	err    error
+}
+
+func (r *acceptReq) finish(replay *gateway.IdempotencyRecord, err error) {
+	r.replay, r.err = replay, err
+	close(r.done)
+}
+
+// acceptGroups gathers AcceptInvoice calls into groups. It has no goroutine of its
+// own: a call that finds fewer than acceptGroupsInFlight groups running starts one,
+// which commits groups until none is waiting.
+type acceptGroups struct {
+	mu      sync.Mutex
+	pending []*acceptReq
+	running int
+}
+
+// submit queues req and returns when its group has committed or failed; the outcome
+// is in req.
+func (g *acceptGroups) submit(req *acceptReq, commit func([]*acceptReq)) {
+	g.mu.Lock()
+	g.pending = append(g.pending, req)
+	start := g.running < acceptGroupsInFlight
+	if start {
+		g.running++
+	}
+	g.mu.Unlock()
+	if start {
+		go g.run(commit)
+	}
+	<-req.done
+}
+
+func (g *acceptGroups) run(commit func([]*acceptReq)) {
+	for {
+		g.mu.Lock()
+		n := min(len(g.pending), maxAcceptGroup)
+		if n == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		group := slices.Clone(g.pending[:n])
+		g.pending = slices.Delete(g.pending, 0, n)
+		g.mu.Unlock()
+		commit(group)
+	}
+}
+
+// acceptGroup commits one group. When the group's transaction fails, each request is
+// tried again in a transaction of its own, so that one bad invoice (or a deadlock)
+// does not fail the others.
+func (db *DB) acceptGroup(group []*acceptReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), acceptGroupTimeout)
+	defer cancel()
+	live := group[:0:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			// Its caller is gone before anything was written: store nothing.
+			r.finish(nil, gateway.Wrap(gateway.KindUnavailable, err, "the request ended before its invoice was stored"))
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if err := db.commitAccepts(ctx, live); err == nil || len(live) == 1 {
+		if err != nil {
+			live[0].finish(nil, dbError(err, "invoice"))
+		}
+		return
+	}
+	for _, r := range live {
+		if err := db.commitAccepts(ctx, []*acceptReq{r}); err != nil {
+			r.finish(nil, dbError(err, "invoice"))
+		}
+	}
+}
+
+// acceptOutcome is what a request of a group will be told once the group commits.
+type acceptOutcome struct {
+	replay *gateway.IdempotencyRecord
+	err    error
+}
+
+// commitAccepts stores reqs in one transaction and, once it committed, finishes each
+// with its outcome: stored, replayed (its Idempotency-Key was used before), key in
+// use, or number taken. A returned error finishes none of them.
+func (db *DB) commitAccepts(ctx context.Context, reqs []*acceptReq) error {
+	// Invoices go in ordered by tenant and number: two groups holding the same numbers
+	// then wait for each other in one order, never in a cycle.
+	slices.SortStableFunc(reqs, func(a, b *acceptReq) int {
+		return cmp.Or(cmp.Compare(a.item.r.TenantID, b.item.r.TenantID), cmp.Compare(a.item.r.Invoice.Number, b.item.r.Invoice.Number))
+	})
+	outcomes := make([]acceptOutcome, len(reqs))
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		clear(outcomes)
+		insert, err := db.claimIdempotencyKeys(ctx, tx, reqs, outcomes)
+		if err != nil {
+			return err
+		}
+		items := make([]*insertItem, len(insert))
+		for i, n := range insert {
+			items[i] = reqs[n].item
+		}
+		existing, err := db.insertInvoices(ctx, tx, items)
+		if err != nil {
+			return err
+		}
+		for i, n := range insert {
+			if ex := existing[i]; ex.ID != "" {
+				outcomes[n].err = &gateway.Error{Kind: gateway.KindConflict,
+					Message: "invoice number \"" + reqs[n].item.r.Invoice.Number + "\" was already accepted",
+					Detail:  map[string]string{"invoice_id": ex.ID}}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, r := range reqs {
+		r.finish(outcomes[i].replay, outcomes[i].err)
+	}
+	return nil
+}
+
+// claimIdempotencyKeys takes the transaction-scoped advisory lock of each request's
+// Idempotency-Key and looks for an earlier use, in one round trip. A key another
+// transaction holds (or an earlier request of this group) is in use; a key used
+// before replays its answer. It returns the indexes of the requests to insert.
+func (db *DB) claimIdempotencyKeys(ctx context.Context, tx pgx.Tx, reqs []*acceptReq, outcomes []acceptOutcome) ([]int, error) {
+	var insert, keyed []int
+	var tenants, keys []string
+	seen := map[[2]string]bool{}
+	for i, r := range reqs {
+		k := r.item.idem
+		if k == nil {
+			insert = append(insert, i)
+			continue
+		}
+		if seen[[2]string{k.TenantID, k.Key}] {
+			outcomes[i].err = gateway.Errorf(gateway.KindIdempotencyInUse, "a request with this Idempotency-Key is still being processed; retry in a moment")
+			continue
+		}
+		seen[[2]string{k.TenantID, k.Key}] = true
+		keyed, tenants, keys = append(keyed, i), append(tenants, k.TenantID), append(keys, k.Key)
+	}
+	if len(keyed) == 0 {
+		return insert, nil
+	}
+	// Two statements in one pipeline: the lookup runs after the locks are taken, with
+	// a snapshot of its own that sees what the locks' previous holders committed.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_try_advisory_xact_lock(hashtextextended(u.t || ':' || u.k, 0))
+		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, k, n) ORDER BY u.n`, tenants, keys)
+	b.Queue(`SELECT tenant_id, key, request_sha256, status, response, coalesce(invoice_id, '') FROM idempotency_keys
+		WHERE (tenant_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+			AND created_at > now() - interval '`+idempotencyTTL+`'`, tenants, keys)
+	br := tx.SendBatch(ctx, b)
+	locked, prev, err := readClaims(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	used := map[[2]string]*gateway.IdempotencyRecord{}
+	for i := range prev {
+		used[[2]string{prev[i].TenantID, prev[i].Key}] = &prev[i]
+	}
+	for j, i := range keyed {
+		k := reqs[i].item.idem
+		switch rec := used[[2]string{k.TenantID, k.Key}]; {
+		case !locked[j]:
+			outcomes[i].err = gateway.Errorf(gateway.KindIdempotencyInUse, "a request with this Idempotency-Key is still being processed; retry in a moment")
+		case rec != nil:
+			outcomes[i].replay = rec
+		default:
+			insert = append(insert, i)
+		}
+	}
+	slices.Sort(insert)
+	return insert, nil
+}
+
+// readClaims reads claimIdempotencyKeys' two results: whether each lock was taken,
+// and the keys used before.
+func readClaims(br pgx.BatchResults) ([]bool, []gateway.IdempotencyRecord, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, nil, err
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[bool])
+	if err != nil {
+		return nil, nil, err
+	}
+	if rows, err = br.Query(); err != nil {
+		return nil, nil, err
+	}
+	prev, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.IdempotencyRecord, error) {
+		var rec gateway.IdempotencyRecord
+		err := row.Scan(&rec.TenantID, &rec.Key, &rec.RequestSHA256, &rec.Status, &rec.Response, &rec.InvoiceID)
+		return rec, err
+	})
+	return locked, prev, err
+}
