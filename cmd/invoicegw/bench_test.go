@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +82,38 @@ func BenchmarkIntake(b *testing.B) {
 	}
 	b.Run("single", func(b *testing.B) {
 		run(b, max(b.N, 2000), 1, "/v1/invoices", invoice, http.StatusAccepted)
+	})
+	// Latency at a given rate: a closed loop of 32 clients measures capacity, but its
+	// latency is the queue it builds itself (Little's law: 32 clients at 1,000/s wait
+	// 32 ms on average whatever the server does). An open loop sends at a fixed rate,
+	// as independent accounting systems do, and times each request from when it was
+	// due, so a stall counts against every request it delayed.
+	b.Run("single-at-rate", func(b *testing.B) {
+		rate, _ := strconv.Atoi(envOr("INVOICEGW_INTAKE_BENCH_RATE", "1000"))
+		requests := max(b.N, 5*rate)
+		lat := make([]time.Duration, requests)
+		interval := time.Second / time.Duration(rate)
+		var wg sync.WaitGroup
+		b.ResetTimer()
+		start := time.Now()
+		for i := range requests {
+			due := start.Add(time.Duration(i) * interval)
+			time.Sleep(time.Until(due))
+			wg.Go(func() {
+				_, status := post("/v1/invoices", invoice())
+				if status != http.StatusAccepted {
+					b.Errorf("status %d, want 202", status)
+				}
+				lat[i] = time.Since(due)
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		b.StopTimer()
+		slices.Sort(lat)
+		b.ReportMetric(float64(requests)/elapsed.Seconds(), "invoices/s")
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	})
 	b.Run("batch500", func(b *testing.B) {
 		batch := func() string {

@@ -3,7 +3,9 @@ package evidence
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // ChainAlgorithm names how event hashes are computed; it is written into every
@@ -43,18 +45,83 @@ type hashedEvent struct {
 // TruncateTime is the precision event times are kept and hashed at.
 func TruncateTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-// ComputeHash returns the hash e should carry given its other fields.
+// ComputeHash returns the hash e should carry given its other fields: the SHA-256
+// of the JCS form of hashedEvent. The form is written directly (its keys are fixed
+// and sorted, its values strings and small integers); only the detail goes through
+// Canonical. TestComputeHashIsTheHashOfTheCanonicalForm holds the two to each other.
 func (e Event) ComputeHash() (string, error) {
 	detail := e.Detail
 	if len(detail) == 0 || string(detail) == "null" {
 		detail = json.RawMessage(`{}`)
 	}
-	b, err := Canonical(hashedEvent{V: 1, Seq: e.Seq, InvoiceID: e.InvoiceID, DeliveryID: e.DeliveryID, Type: e.Type,
-		Level: e.Level, At: TruncateTime(e.At).Format(time.RFC3339Nano), Detail: detail, PrevHash: e.PrevHash})
+	detail, err := Canonical(detail)
 	if err != nil {
 		return "", fmt.Errorf("hash event %d: %w", e.Seq, err)
 	}
+	b := make([]byte, 0, 256+len(detail))
+	b = append(b, `{"at":`...)
+	b = appendJCSString(b, TruncateTime(e.At).Format(time.RFC3339Nano))
+	if e.DeliveryID != "" {
+		b = append(b, `,"delivery_id":`...)
+		b = appendJCSString(b, e.DeliveryID)
+	}
+	b = append(b, `,"detail":`...)
+	b = append(b, detail...)
+	b = append(b, `,"invoice_id":`...)
+	b = appendJCSString(b, e.InvoiceID)
+	b = append(b, `,"level":`...)
+	b = strconv.AppendInt(b, int64(e.Level), 10)
+	b = append(b, `,"prev_hash":`...)
+	b = appendJCSString(b, e.PrevHash)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, e.Seq, 10)
+	b = append(b, `,"type":`...)
+	b = appendJCSString(b, e.Type)
+	b = append(b, `,"v":1}`...)
 	return SHA256Hex(b), nil
+}
+
+// appendJCSString appends s as JCS writes a string: the short escapes for quote,
+// backslash and \b \f \n \r \t, \u00xx for other control characters, and every other
+// character as itself. Invalid UTF-8 becomes U+FFFD byte by byte, as encoding/json
+// (whose output Canonical takes) replaces it.
+func appendJCSString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, "\uFFFD"...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, `\b`...)
+		case '\f':
+			b = append(b, `\f`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\r':
+			b = append(b, `\r`...)
+		case '\t':
+			b = append(b, `\t`...)
+		default:
+			if c < 0x20 {
+				b = append(b, '\\', 'u', '0', '0', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+			} else {
+				b = append(b, c)
+			}
+		}
+		i++
+	}
+	return append(b, '"')
 }
 
 // CheckChain checks that events form one unbroken chain from the first event of an

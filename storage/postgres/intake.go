@@ -77,7 +77,7 @@ func (db *DB) CreateInvoices(ctx context.Context, rs []*gateway.Record, events [
 	return existing, dbError(err, "invoices")
 }
 
-// insertItem is one new invoice in the form insertInvoicesSQL takes: encoded, its
+// insertItem is one new invoice in the form insertArgs takes: encoded, its
 // first events sealed. It is built before the transaction, so that encoding and
 // hashing do not hold one open.
 type insertItem struct {
@@ -116,12 +116,17 @@ func newInsertItem(r *gateway.Record, events []gateway.Event, idem *gateway.Idem
 	return it, nil
 }
 
-// insertInvoicesSQL stores invoices with their deliveries, attachment rows, first
-// events, chain heads and idempotency keys in one statement. Every part joins the
-// invoices the first INSERT returned, so the rows of an invoice whose number was taken
-// go nowhere. It returns one row per stored invoice ('i') and one per stored event
-// ('e', with its position in the input and the webhook endpoints that want it).
-const insertInvoicesSQL = `
+// insertInvoicesSQL returns the statement that stores invoices with their
+// deliveries, first events and chain heads, and with the parts it is asked for,
+// attachment rows and idempotency keys, in one statement (parts without rows are
+// left out: a smaller statement costs the server less to start). Every part joins
+// the invoices the first INSERT returned, so the rows of an invoice whose number was
+// taken go nowhere. It returns one row per stored invoice ('i') and one per stored
+// event ('e', with its position in the input and the webhook endpoints that want it).
+// Its arguments come from insertArgs.
+func insertInvoicesSQL(attachments, keys bool) string {
+	var b strings.Builder
+	b.WriteString(`
 	WITH inv AS (
 		INSERT INTO invoices (id, tenant_id, number, customer_id, currency, issue_date, due_date,
 			document, totals, total, amount_due, terms, terms_sha256, payload_sha256, status, created_at, updated_at,
@@ -143,15 +148,9 @@ const insertInvoicesSQL = `
 		FROM unnest($19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[],
 			$26::timestamptz[], $27::bool[]) AS d(id, invoice_id, name, email, status, message_id, bounce_token, updated_at, is_primary)
 		JOIN inv ON inv.id = d.invoice_id),
-	att AS (
-		INSERT INTO invoice_attachments (invoice_id, n, tenant_id, filename, description, content_type, size, sha256, key, created_at)
-		SELECT a.invoice_id, a.n, inv.tenant_id, a.filename, a.description, a.content_type, a.size, a.sha256, a.key, a.created_at
-		FROM unnest($28::text[], $29::int[], $30::text[], $31::text[], $32::text[], $33::bigint[], $34::text[],
-			$35::text[], $36::timestamptz[]) AS a(invoice_id, n, filename, description, content_type, size, sha256, key, created_at)
-		JOIN inv ON inv.id = a.invoice_id),
 	evin AS (
-		SELECT e.*, inv.tenant_id FROM unnest($37::text[], $38::text[], $39::text[], $40::int[], $41::timestamptz[], $42::text[],
-			$43::bigint[], $44::text[], $45::text[], $46::text[]) WITH ORDINALITY
+		SELECT e.*, inv.tenant_id FROM unnest($28::text[], $29::text[], $30::text[], $31::int[], $32::timestamptz[], $33::text[],
+			$34::bigint[], $35::text[], $36::text[], $37::text[]) WITH ORDINALITY
 			AS e(invoice_id, delivery_id, type, level, at, detail, seq, prev_hash, hash, wh_type, n)
 		JOIN inv ON inv.id = e.invoice_id),
 	ev AS (
@@ -160,30 +159,47 @@ const insertInvoicesSQL = `
 		RETURNING id, invoice_id, seq),
 	heads AS (
 		INSERT INTO event_chains (invoice_id, seq, head)
-		SELECT h.invoice_id, h.seq, h.head FROM unnest($47::text[], $48::bigint[], $49::text[]) AS h(invoice_id, seq, head)
-		JOIN inv ON inv.id = h.invoice_id),
+		SELECT h.invoice_id, h.seq, h.head FROM unnest($38::text[], $39::bigint[], $40::text[]) AS h(invoice_id, seq, head)
+		JOIN inv ON inv.id = h.invoice_id)`)
+	n := 40
+	if attachments {
+		fmt.Fprintf(&b, `,
+	att AS (
+		INSERT INTO invoice_attachments (invoice_id, n, tenant_id, filename, description, content_type, size, sha256, key, created_at)
+		SELECT a.invoice_id, a.n, inv.tenant_id, a.filename, a.description, a.content_type, a.size, a.sha256, a.key, a.created_at
+		FROM unnest($%d::text[], $%d::int[], $%d::text[], $%d::text[], $%d::text[], $%d::bigint[], $%d::text[],
+			$%d::text[], $%d::timestamptz[]) AS a(invoice_id, n, filename, description, content_type, size, sha256, key, created_at)
+		JOIN inv ON inv.id = a.invoice_id)`, n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+		n += 9
+	}
+	if keys {
+		fmt.Fprintf(&b, `,
 	idem AS (
 		INSERT INTO idempotency_keys (tenant_id, key, request_sha256, status, response, invoice_id)
 		SELECT inv.tenant_id, k.key, k.request_sha256, k.status, k.response, k.invoice_id
-		FROM unnest($50::text[], $51::text[], $52::int[], $53::bytea[], $54::text[])
+		FROM unnest($%d::text[], $%d::text[], $%d::int[], $%d::bytea[], $%d::text[])
 			AS k(key, request_sha256, status, response, invoice_id)
 		JOIN inv ON inv.id = k.invoice_id
 		ON CONFLICT (tenant_id, key) DO UPDATE SET request_sha256 = excluded.request_sha256, status = excluded.status,
-			response = excluded.response, invoice_id = excluded.invoice_id, created_at = now())
+			response = excluded.response, invoice_id = excluded.invoice_id, created_at = now())`, n+1, n+2, n+3, n+4, n+5)
+	}
+	b.WriteString(`
 	SELECT 'i', inv.id, 0::bigint, 0::bigint, '{}'::text[] FROM inv
 	UNION ALL
 	SELECT 'e', ev.invoice_id, evin.n, ev.id, coalesce((
 		SELECT array_agg(w.id ORDER BY w.id) FROM webhook_endpoints w
 		WHERE evin.wh_type <> '' AND w.tenant_id = evin.tenant_id AND w.disabled_at IS NULL
 			AND (cardinality(w.event_types) = 0 OR evin.wh_type = ANY (w.event_types))), '{}')
-	FROM ev JOIN evin USING (invoice_id, seq)`
+	FROM ev JOIN evin USING (invoice_id, seq)`)
+	return b.String()
+}
 
 // eventRef places an event of the statement's input: item and index in its events.
 type eventRef struct{ item, i int }
 
-// insertArgs returns insertInvoicesSQL's arguments for items, and where each event
-// of its input comes from.
-func insertArgs(items []*insertItem) ([]any, []eventRef) {
+// insertArgs returns the statement that stores items, its arguments, and where each
+// event of its input comes from.
+func insertArgs(items []*insertItem) (string, []any, []eventRef) {
 	var c struct {
 		id, tenant, number, customer, currency, doc, totals, total, due, terms, termsSHA, payload, status, termsVersion, termsSource []string
 		issue, dueDate, created                                                                                                      []time.Time
@@ -242,12 +258,17 @@ func insertArgs(items []*insertItem) ([]any, []eventRef) {
 				append(kResp, k.Response), append(kInv, k.InvoiceID)
 		}
 	}
-	return []any{c.id, c.tenant, c.number, c.customer, c.currency, c.issue, c.dueDate, c.doc,
+	args := []any{c.id, c.tenant, c.number, c.customer, c.currency, c.issue, c.dueDate, c.doc,
 		c.totals, c.total, c.due, c.terms, c.termsSHA, c.payload, c.status, c.created, c.termsVersion, c.termsSource,
 		dID, dInv, dName, dEmail, dStatus, dMsgID, dBounce, dAt, dPrimary,
-		aInv, aN, aName, aDesc, aType, aSize, aSHA, aKey, aAt,
-		eInv, eDl, eType, eLevel, eAt, eDetail, eSeq, ePrev, eHash, eWh, hInv, hSeq, hHead,
-		kKey, kSHA, kStatus, kResp, kInv}, refs
+		eInv, eDl, eType, eLevel, eAt, eDetail, eSeq, ePrev, eHash, eWh, hInv, hSeq, hHead}
+	if len(aInv) > 0 {
+		args = append(args, aInv, aN, aName, aDesc, aType, aSize, aSHA, aKey, aAt)
+	}
+	if len(kKey) > 0 {
+		args = append(args, kKey, kSHA, kStatus, kResp, kInv)
+	}
+	return insertInvoicesSQL(len(aInv) > 0, len(kKey) > 0), args, refs
 }
 
 // insertInvoices stores items with their deliveries, attachments, first events and
@@ -262,8 +283,8 @@ func (db *DB) insertInvoices(ctx context.Context, tx pgx.Tx, items []*insertItem
 	for _, it := range items {
 		it.wants = nil // from an earlier attempt of a failed transaction
 	}
-	args, refs := insertArgs(items)
-	rows, err := tx.Query(ctx, insertInvoicesSQL, args...)
+	sql, args, refs := insertArgs(items)
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
