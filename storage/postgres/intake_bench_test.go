@@ -37,4 +37,22 @@ func BenchmarkAcceptInvoice(b *testing.B) {
 		}
 		cpu.SinceOf(pgtest.Backends(b, dbURL, "postgres-mine")).Report(b, b.N)
 	})
+	b.Run("batch500", func(b *testing.B) {
+		batches := make([][]*gateway.Record, b.N)
+		events := make([][][]gateway.Event, b.N)
+		for i := range batches {
+			batches[i] = records(500)
+			for _, r := range batches[i] {
+				events[i] = append(events[i], accepted(r))
+			}
+		}
+		b.ResetTimer()
+		cpu := servicetest.ReadCPUOf(pgtest.Backends(b, dbURL, "postgres-mine"))
+		for i := range b.N {
+			if _, err := db.CreateInvoices(ctx, batches[i], events[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cpu.SinceOf(pgtest.Backends(b, dbURL, "postgres-mine")).Report(b, b.N*500)
+	})
 }
