@@ -149,7 +149,7 @@ func TestTrackerOpen(t *testing.T) {
 				return
 			}
 			h := rig.hits.hits[0]
-			if h.UserAgent != tt.wantUA || h.IPPrefix != tt.wantIP || h.Classification != tt.wantClass || h.Event != EventOpened || h.Evidence.Type != EventOpened {
+			if h.UserAgent != tt.wantUA || h.IPPrefix != tt.wantIP || h.Classification != tt.wantClass || h.Event != EventOpened || h.Evidence().Type != EventOpened {
 				t.Errorf("hit = %+v, want ua %q ip %q class %s", h, tt.wantUA, tt.wantIP, tt.wantClass)
 			}
 		})
@@ -237,3 +237,11 @@ func (f eventRecorderFunc) RecordEvent(_ context.Context, _ string, e Event) err
 }
 
 func jsonHas(raw []byte, s string) bool { return strings.Contains(string(raw), s) }
+
+func (f *fakeHits) WaitStored(ctx context.Context) error {
+	if f.hang {
+		<-ctx.Done()
+		return Wrap(KindUnavailable, ctx.Err(), "not stored in time")
+	}
+	return nil
+}
