@@ -109,7 +109,9 @@ func (h TrackHit) Evidence() Event {
 type HitRecorder interface {
 	// RecordHit stores h, and h.Evidence() when h is the first hit of its event type
 	// and classification for the delivery, and returns once h is durable: a hit
-	// answered with 2xx is never lost. Errors: KindUnavailable.
+	// answered with 2xx is never lost. It bounds its own wait (a few seconds) so
+	// that a stuck disk or database gives an error, not a hanging request.
+	// Errors: KindUnavailable.
 	RecordHit(ctx context.Context, h TrackHit) error
 	// WaitStored returns once every hit recorded before the call is readable from
 	// the store, evidence events included. Errors: KindUnavailable.

@@ -32,6 +32,8 @@ type Options struct {
 	DrainInterval time.Duration
 	// MaxBatch bounds the hits stored in one transaction (default 10000).
 	MaxBatch int
+	// WriteTimeout bounds how long RecordHit waits for the disk (default 3s).
+	WriteTimeout time.Duration
 	Log      *slog.Logger
 }
 
@@ -75,7 +77,7 @@ func Open(ctx context.Context, dir string, store Store, o Options) (*Log, error)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	segs, err := openSegments(dir, o.SegmentSize)
+	segs, err := openSegments(dir, o.SegmentSize, o.WriteTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +106,8 @@ func (l *Log) ID() string { return l.segs.id }
 
 // RecordHit appends h to the log and returns once it is durable on disk; the drainer
 // stores it shortly after. Errors: KindUnavailable when the log cannot be written,
-// is closed, or ctx ends first (the hit may then still be stored).
+// is closed, or the write is not durable within the write timeout or before ctx
+// ends (the hit may then still be stored).
 func (l *Log) RecordHit(ctx context.Context, h gateway.TrackHit) error {
 	if err := l.segs.appendRecord(ctx, appendHit(make([]byte, 0, 256), h)); err != nil {
 		return gateway.Wrap(gateway.KindUnavailable, err, "tracking hit not recorded")

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,6 +26,9 @@ const (
 	MaxRecord = 64 << 10
 	// DefaultSegmentSize is how much each segment file preallocates.
 	DefaultSegmentSize = 64 << 20
+	// DefaultWriteTimeout bounds how long RecordHit waits for the disk: past it the
+	// pixel is answered 503 rather than hang on a stuck disk.
+	DefaultWriteTimeout = 3 * time.Second
 	segmentSuffix      = ".hits"
 	lockName           = "LOCK"
 	idName             = "ID"
@@ -60,6 +64,8 @@ type segments struct {
 	id      string
 	lock    *os.File
 	segSize int64
+	timeout time.Duration // how long an append waits for its batch to be durable
+	sync    func(*os.File) error
 
 	mu      sync.Mutex
 	buf     []byte // framed records waiting for the next write
@@ -81,18 +87,26 @@ type segments struct {
 	writerDone chan struct{}
 }
 
+// batch is the records of one write. Its appenders wait for done, or for expired:
+// one timer per batch, started by its first record, bounds the wait on a stuck disk
+// without each request paying for a timer of its own.
 type batch struct {
-	done chan struct{}
-	err  error
+	done    chan struct{}
+	err     error
+	expired chan struct{}
+	timer   *time.Timer
 }
 
-func newBatch() *batch { return &batch{done: make(chan struct{})} }
+func newBatch() *batch { return &batch{done: make(chan struct{}), expired: make(chan struct{})} }
 
 // openSegments takes the directory's lock and reads or creates its identity; start
 // starts the writer.
-func openSegments(dir string, segSize int64) (*segments, error) {
+func openSegments(dir string, segSize int64, timeout time.Duration) (*segments, error) {
 	if segSize <= 0 {
 		segSize = DefaultSegmentSize
+	}
+	if timeout <= 0 {
+		timeout = DefaultWriteTimeout
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create hit log directory: %w", err)
@@ -108,7 +122,7 @@ func openSegments(dir string, segSize int64) (*segments, error) {
 		}
 		return nil, fmt.Errorf("lock hit log directory: %w", err)
 	}
-	s := &segments{dir: dir, lock: lock, segSize: segSize, pending: newBatch(), wake: make(chan struct{}, 1),
+	s := &segments{dir: dir, lock: lock, segSize: segSize, timeout: timeout, sync: fdatasync, pending: newBatch(), wake: make(chan struct{}, 1),
 		commitCh: make(chan struct{}), quit: make(chan struct{}), writerDone: make(chan struct{})}
 	if s.id, err = readOrCreateID(dir); err != nil {
 		lock.Close()
@@ -230,6 +244,9 @@ func (s *segments) appendRecord(ctx context.Context, payload []byte) error {
 	}
 	s.buf = frame(s.buf, payload)
 	b := s.pending
+	if b.timer == nil {
+		b.timer = time.AfterFunc(s.timeout, func() { close(b.expired) })
+	}
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -238,6 +255,8 @@ func (s *segments) appendRecord(ctx context.Context, payload []byte) error {
 	select {
 	case <-b.done:
 		return b.err
+	case <-b.expired:
+		return fmt.Errorf("hit log write not durable after %s", s.timeout)
 	case <-ctx.Done():
 		return fmt.Errorf("hit log write not durable in time: %w", ctx.Err())
 	}
@@ -275,6 +294,7 @@ func (s *segments) flush() {
 	s.buf, s.pending = s.spare[:0], newBatch()
 	s.mu.Unlock()
 	b.err = s.write(data)
+	b.timer.Stop()
 	s.spare = data
 	close(b.done)
 }
@@ -289,7 +309,7 @@ func (s *segments) write(data []byte) error {
 		s.abandon()
 		return fmt.Errorf("write hit log: %w", err)
 	}
-	if err := unix.Fdatasync(int(s.seg.Fd())); err != nil {
+	if err := s.sync(s.seg); err != nil {
 		// After a failed fdatasync the kernel may have dropped the dirty pages:
 		// nothing in this segment past the last good offset can be trusted, and the
 		// next write goes to a fresh segment.
@@ -338,6 +358,8 @@ func (s *segments) abandon() {
 		s.seg = nil
 	}
 }
+
+func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
 
 func (s *segments) publish(p Pos) {
 	s.cmu.Lock()

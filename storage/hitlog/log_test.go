@@ -355,3 +355,24 @@ func TestWaitStoredReturnsOnceEveryEarlierHitIsStored(t *testing.T) {
 	}
 	store.setFail(nil) // so that Close can drain
 }
+
+func TestAStuckDiskAnswersUnavailableWithinTheWriteTimeout(t *testing.T) {
+	store := newMemStore()
+	l := open(t, t.TempDir(), store, Options{WriteTimeout: 100 * time.Millisecond})
+	stuck := make(chan struct{})
+	l.segs.sync = func(f *os.File) error { <-stuck; return fdatasync(f) } // set before the first write
+	start := time.Now()
+	err := l.RecordHit(context.Background(), testHit(1))
+	if gateway.ErrorKind(err) != gateway.KindUnavailable {
+		t.Errorf("RecordHit() on a stuck disk = %v, want KindUnavailable (the pixel then answers 503)", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("RecordHit() on a stuck disk took %s; the write timeout should bound it", took)
+	}
+	close(stuck)
+	// The disk recovers: the same log goes on working.
+	if err := l.RecordHit(context.Background(), testHit(2)); err != nil {
+		t.Fatalf("RecordHit() after the disk recovered = %v", err)
+	}
+	waitDrained(t, l)
+}
