@@ -34,7 +34,7 @@ type Options struct {
 	MaxBatch int
 	// WriteTimeout bounds how long RecordHit waits for the disk (default 3s).
 	WriteTimeout time.Duration
-	Log      *slog.Logger
+	Log          *slog.Logger
 }
 
 // Log records tracking hits durably on local disk and drains them into a Store.

@@ -29,9 +29,9 @@ const (
 	// DefaultWriteTimeout bounds how long RecordHit waits for the disk: past it the
 	// pixel is answered 503 rather than hang on a stuck disk.
 	DefaultWriteTimeout = 3 * time.Second
-	segmentSuffix      = ".hits"
-	lockName           = "LOCK"
-	idName             = "ID"
+	segmentSuffix       = ".hits"
+	lockName            = "LOCK"
+	idName              = "ID"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
