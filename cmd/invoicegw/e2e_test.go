@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -89,6 +90,7 @@ func gatewayEnv(t testing.TB, dbURL, smtpAddr string) (addr string, env map[stri
 		"INVOICEGW_LOG_LEVEL":     "warn",
 		"INVOICEGW_RETRY_BASE":    "200ms",
 		"INVOICEGW_SIGNING_KEY":   testSigningKey,
+		"INVOICEGW_HIT_LOG_DIR":   filepath.Join(t.TempDir(), "hitlog"),
 	}
 }
 
@@ -254,6 +256,28 @@ func (g *gw) events(id string) []eventJSON {
 		g.t.Fatalf("events: %d %s", r.status, r.body)
 	}
 	return decode[struct{ Events []eventJSON }](g.t, r.body).Events
+}
+
+// waitEvents waits until the invoice has n events of type typ: pixel hits reach the
+// store through the hit log's drainer, a few milliseconds after the pixel answered.
+func (g *gw) waitEvents(id, typ string, n int) {
+	g.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := 0
+		for _, e := range g.events(id) {
+			if e.Type == typ {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("invoice %s has %d %s events after 10s, want %d", id, got, typ, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // pdfText extracts a PDF's text with poppler's pdftotext, as a reader's tools would.

@@ -53,9 +53,6 @@ func TestPixelBenchmark(t *testing.T) {
 	t.Cleanup(func() { bare.Close() })
 
 	g, db := prepareGateway(t)
-	if v := os.Getenv("INVOICEGW_HIT_WRITERS"); v != "" {
-		g.env["INVOICEGW_HIT_WRITERS"] = v
-	}
 	g.startInProcess()
 	g.setTracking(g.apiKey, "full")
 	pixel := g.pixelURL("INV-BENCH", 1)
@@ -94,7 +91,9 @@ func TestPixelBenchmark(t *testing.T) {
 	for _, r := range gws {
 		gwAnswered += r.requests - r.non2xx
 	}
-	stored := db.pixelHits(t) - before
+	// Hits are answered once durable in the gateway's hit log and drained into
+	// Postgres right after: wait for the drain before counting.
+	stored := db.waitPixelHits(t, before+gwAnswered) - before
 
 	// Half the peak: each connection waits between requests so that the connections
 	// together offer about half the rate measured above (wrk's Lua delay hook).
@@ -108,9 +107,11 @@ func TestPixelBenchmark(t *testing.T) {
 	}
 	before = db.pixelHits(t)
 	halfRes := runWrk(t, wrk, pixel, conns, duration, "-s", script)
-	stored += db.pixelHits(t) - before
+	stored += db.waitPixelHits(t, before+halfRes.requests-halfRes.non2xx) - before
 
 	answered := gwAnswered + halfRes.requests - halfRes.non2xx
+	t.Logf("CPU µs per request (median round): bare %s; gateway, malformed token %s; gateway %s; half peak %s",
+		bareRes.cpuPerRequest(), noWrite.cpuPerRequest(), gwRes.cpuPerRequest(), halfRes.cpuPerRequest())
 	t.Logf("\nmedian of %d alternating rounds\n| pixel, wrk -t2 -c%s -d%s | requests/s | p50 | p99 | non-2xx |\n|---|---|---|---|---|\n"+
 		"| bare net/http | %.0f | %s | %s | %d |\n| gateway, malformed token (nothing stored) | %.0f | %s | %s | %d |\n"+
 		"| gateway | %.0f | %s | %s | %d |\n"+
@@ -194,6 +195,18 @@ type wrkResult struct {
 	requests, non2xx int64
 	p50, p99         string
 	p50ms            float64
+	cpu              servicetest.CPU // what each process group used during the run
+}
+
+// cpuPerRequest is the run's CPU in µs per request for the groups that serve it:
+// this process (the gateway or the bare handler), wrk, Postgres and Redis.
+func (r wrkResult) cpuPerRequest() string {
+	if r.requests == 0 {
+		return "-"
+	}
+	us := func(k string) float64 { return r.cpu[k] * 1e6 / float64(r.requests) }
+	total := us("self") + us("wrk") + us("postgres") + us("redis")
+	return fmt.Sprintf("%.1f (self %.1f, wrk %.1f, postgres %.1f, redis %.1f)", total, us("self"), us("wrk"), us("postgres"), us("redis"))
 }
 
 var (
@@ -207,12 +220,19 @@ var (
 func runWrk(t *testing.T, wrk, url, conns, duration string, extra ...string) wrkResult {
 	t.Helper()
 	args := append([]string{"-t2", "-c" + conns, "-d" + duration, "--latency"}, extra...)
-	out, err := exec.Command(wrk, append(args, url)...).CombinedOutput()
+	cpu := servicetest.ReadCPU()
+	cmd := exec.Command(wrk, append(args, url)...)
+	out, err := cmd.CombinedOutput()
+	used := cpu.Since()
+	// wrk has exited by now, so /proc no longer counts it: take its own rusage.
+	if ps := cmd.ProcessState; ps != nil {
+		used["wrk"] = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
 	if err != nil {
 		t.Fatalf("wrk: %v\n%s", err, out)
 	}
 	s := string(out)
-	var r wrkResult
+	r := wrkResult{cpu: used}
 	if m := wrkRPS.FindStringSubmatch(s); m != nil {
 		r.rps, _ = strconv.ParseFloat(m[1], 64)
 	}

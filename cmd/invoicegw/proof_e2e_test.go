@@ -58,6 +58,7 @@ func sentInvoice(t *testing.T, g *gw) string {
 	g.hit(url, humanUA)
 	g.hit(url, humanUA)
 	g.hit(url, "Mozilla/5.0") // Apple Mail Privacy Protection: a machine
+	g.waitEvents(id, "opened", 2)
 	return id
 }
 

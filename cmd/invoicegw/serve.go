@@ -21,6 +21,7 @@ import (
 	"github.com/invoicegw/invoicegw/render"
 	"github.com/invoicegw/invoicegw/storage/archive"
 	"github.com/invoicegw/invoicegw/storage/cache"
+	"github.com/invoicegw/invoicegw/storage/hitlog"
 	"github.com/invoicegw/invoicegw/storage/postgres"
 	"github.com/invoicegw/invoicegw/templates"
 	"github.com/invoicegw/invoicegw/tracking"
@@ -105,15 +106,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_, _ = rand.Read(pageKey)
 		log.Warn("INVOICEGW_PAGE_SECRET unset: hosted-page forms are signed with a per-process key; set it when running more than one instance")
 	}
-	// The hit writers get a pool of their own: the pixel path must not queue behind
-	// the job workers for a connection, nor they behind a burst of pixels.
-	hitPool, err := postgres.OpenHitPool(ctx, cfg.DatabaseURL, int32(cfg.HitWriters))
+	// Tracking hits are made durable in a local log before the pixel is answered and
+	// drained into Postgres in batches; whatever a previous run left undrained goes
+	// in first.
+	hits, err := hitlog.Open(ctx, cfg.HitLogDir, postgres.NewHitStore(pool), hitlog.Options{Log: log})
 	if err != nil {
-		return fmt.Errorf("INVOICEGW_DATABASE_URL: %w", err)
+		return fmt.Errorf("INVOICEGW_HIT_LOG_DIR: %w", err)
 	}
-	defer hitPool.Close()
-	hits := postgres.NewHitWriter(hitPool, cfg.HitWriters, 512, log)
-	defer hits.Close()
+	defer func() {
+		// After the HTTP server has stopped: nothing appends any more.
+		drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		defer cancel()
+		if err := hits.Close(drainCtx); err != nil {
+			log.Error("tracking hits left undrained", "err", err)
+		}
+	}()
 	public, _ := url.Parse(cfg.PublicURL)
 
 	deliverer := gateway.NewDeliverer(db, renderer, s3, tmpl, mailer.Builder{}, transport,

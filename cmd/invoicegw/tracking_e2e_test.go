@@ -280,6 +280,7 @@ func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 			// 205.139.110.61 is in Mimecast's published range.
 			g.browserDo("GET", strings.TrimPrefix(pixel[1], g.base), personUA, nil,
 				map[string]string{"X-Forwarded-For": "205.139.110.61"})
+			g.waitEvents(id, "opened", 1)
 			var opened *eventJSON
 			for _, e := range g.events(id) {
 				if e.Type == "opened" {

@@ -29,6 +29,7 @@ export INVOICEGW_S3_ACCESS_KEY=${INVOICEGW_S3_ACCESS_KEY:-invoicegw}
 export INVOICEGW_S3_SECRET_KEY=${INVOICEGW_S3_SECRET_KEY:-invoicegw-secret}
 export INVOICEGW_MAIL_FROM=${INVOICEGW_MAIL_FROM:-invoices@acme.test}
 export INVOICEGW_LOG_LEVEL=${INVOICEGW_LOG_LEVEL:-info}
+export INVOICEGW_HIT_LOG_DIR=${INVOICEGW_HIT_LOG_DIR:-$TMP/hitlog}
 # The development signing key is made once and kept in tmp/, so that bundles from
 # earlier runs still verify against the same public key.
 if [[ -z ${INVOICEGW_SIGNING_KEY:-} ]]; then

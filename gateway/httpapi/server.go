@@ -90,8 +90,12 @@ func requestLog(log *slog.Logger) echo.MiddlewareFunc {
 			if err != nil {
 				c.Error(err)
 			}
-			log.DebugContext(c.Request().Context(), "http request", "method", c.Request().Method, "route", c.Path(),
-				"status", c.Response().Status, "duration", time.Since(start))
+			// Checked first: building the attributes costs allocations on every
+			// pixel even when debug logging is off.
+			if ctx := c.Request().Context(); log.Enabled(ctx, slog.LevelDebug) {
+				log.DebugContext(ctx, "http request", "method", c.Request().Method, "route", c.Path(),
+					"status", c.Response().Status, "duration", time.Since(start))
+			}
 			return nil
 		}
 	}

@@ -2,13 +2,12 @@ package postgres_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/storage/hitlog"
 	"github.com/invoicegw/invoicegw/storage/postgres"
 )
 
@@ -16,11 +15,10 @@ func hitOn(r *gateway.Record, class string, at time.Time) gateway.TrackHit {
 	d := r.Deliveries[0]
 	return gateway.TrackHit{TenantID: r.TenantID, InvoiceID: r.ID, DeliveryID: d.ID, TokenKind: gateway.TokenPixel,
 		Event: gateway.EventOpened, At: at, Method: "GET", UserAgent: "ua", IPPrefix: "192.0.2.0/24",
-		Classification: class, Reason: "r",
-		Evidence: gateway.NewEvent(r.ID, d.ID, gateway.EventOpened, at, map[string]string{"classification": class})}
+		Classification: class, Reason: "r", PrivacyMode: gateway.PrivacyFull}
 }
 
-func TestHitWriterStoresEveryHitAndEachFirstOnce(t *testing.T) {
+func TestHitStoreStoresEveryHitEachFirstOnceAndThePosition(t *testing.T) {
 	db, pool := newDB(t)
 	ten := newTenant(t, db)
 	r := newRecord(t, ten.ID, "INV-HITS")
@@ -28,27 +26,28 @@ func TestHitWriterStoresEveryHitAndEachFirstOnce(t *testing.T) {
 	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
 		t.Fatal(err)
 	}
-	w := postgres.NewHitWriter(pool, 2, 64, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer w.Close()
-
-	var wg sync.WaitGroup
-	errs := make(chan error, 300)
-	for i := range 300 {
-		class := "human"
-		if i%3 == 0 {
-			class = "machine"
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- w.RecordHit(ctx, hitOn(r, class, time.Now()))
-		}()
+	store := postgres.NewHitStore(pool)
+	if got, err := store.DrainedTo(ctx, "log-a"); err != nil || got != (hitlog.Pos{}) {
+		t.Fatalf("DrainedTo(new log) = %v, %v; want the zero position", got, err)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("RecordHit() error = %v", err)
+	// Three batches, as a drainer would store them; two stores (two gateways, or a
+	// restart) know nothing of each other's firsts.
+	var want hitlog.Pos
+	for b := range 3 {
+		var hits []gateway.TrackHit
+		for i := range 100 {
+			class := "human"
+			if (b*100+i)%3 == 0 {
+				class = "machine"
+			}
+			hits = append(hits, hitOn(r, class, time.Now()))
+		}
+		want = hitlog.Pos{Segment: 1, Offset: int64(b+1) * 1000}
+		if b == 2 {
+			store = postgres.NewHitStore(pool)
+		}
+		if err := store.StoreHits(ctx, "log-a", hits, want); err != nil {
+			t.Fatalf("StoreHits() error = %v", err)
 		}
 	}
 	if got := count(t, pool, `SELECT count(*) FROM tracking_hits WHERE invoice_id = $1`, r.ID); got != 300 {
@@ -56,6 +55,21 @@ func TestHitWriterStoresEveryHitAndEachFirstOnce(t *testing.T) {
 	}
 	if got := count(t, pool, `SELECT count(*) FROM events WHERE invoice_id = $1 AND type = 'opened'`, r.ID); got != 2 {
 		t.Errorf("opened evidence events = %d, want 2 (the first human and the first machine hit)", got)
+	}
+	var detail string
+	if err := pool.QueryRow(ctx, `SELECT detail::text FROM events WHERE invoice_id = $1 AND type = 'opened' ORDER BY id LIMIT 1`, r.ID).Scan(&detail); err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{`"classification": "machine"`, `"user_agent": "ua"`, `"ip": "192.0.2.0/24"`, `"privacy_mode": "full"`} {
+		if !strings.Contains(detail, part) {
+			t.Errorf("first evidence detail = %s, want it to contain %s", detail, part)
+		}
+	}
+	if got, err := store.DrainedTo(ctx, "log-a"); err != nil || got != want {
+		t.Errorf("DrainedTo() = %v, %v; want %v", got, err, want)
+	}
+	if got, err := store.DrainedTo(ctx, "log-b"); err != nil || got != (hitlog.Pos{}) {
+		t.Errorf("DrainedTo(another log) = %v, %v; want the zero position", got, err)
 	}
 	hits, err := db.TrackingHits(ctx, ten.ID, r.ID)
 	if err != nil || len(hits) != 300 || hits[0].UserAgent != "ua" || hits[0].IPPrefix != "192.0.2.0/24" {
@@ -71,11 +85,10 @@ func TestPurgeTrackingHitsHonoursRetentionAndKeepsEvidence(t *testing.T) {
 	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
 		t.Fatal(err)
 	}
-	w := postgres.NewHitWriter(pool, 1, 16, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer w.Close()
+	store := postgres.NewHitStore(pool)
 	now := time.Now().UTC()
-	for _, age := range []time.Duration{400 * 24 * time.Hour, 10 * 24 * time.Hour, time.Hour} {
-		if err := w.RecordHit(ctx, hitOn(r, "human", now.Add(-age))); err != nil {
+	for i, age := range []time.Duration{400 * 24 * time.Hour, 10 * 24 * time.Hour, time.Hour} {
+		if err := store.StoreHits(ctx, "log", []gateway.TrackHit{hitOn(r, "human", now.Add(-age))}, hitlog.Pos{Segment: 1, Offset: int64(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
