@@ -23,12 +23,14 @@ type DeliveryStore interface {
 	// SetPDF records the archived PDF with its events; the first one archived wins and
 	// is returned. Errors: KindUnavailable.
 	SetPDF(ctx context.Context, r *Record, obj Object, events ...Event) (Object, error)
-	// SetMessage records the archived message and the tracking tokens it carries and
-	// moves the delivery to archived, with its event. Errors: KindConflict (a message
+	// SetMessageAndBeginSend records the archived message, the tracking tokens it
+	// carries and its archived event, and begins the first send (as BeginSend) in the
+	// same commit, made before any byte goes to SMTP. Errors: KindConflict (a message
 	// is archived already, or the delivery moved on), KindUnavailable.
-	SetMessage(ctx context.Context, d *Delivery, obj Object, tokens []Token, e Event) error
-	// BeginSend marks the delivery sending and counts the attempt, committed before any
-	// byte goes to SMTP. Errors: KindConflict (not waiting to be sent), KindUnavailable.
+	SetMessageAndBeginSend(ctx context.Context, d *Delivery, obj Object, tokens []Token, e Event) error
+	// BeginSend marks a delivery with an archived message sending and counts the
+	// attempt, committed before any byte goes to SMTP. Errors: KindConflict (not
+	// waiting to be sent), KindUnavailable.
 	BeginSend(ctx context.Context, d *Delivery) error
 	// FinishSend records an outcome and its events. Errors: KindUnavailable.
 	FinishSend(ctx context.Context, d *Delivery, status Status, reply string, events ...Event) error
@@ -95,8 +97,9 @@ func (dl *Deliverer) Deliver(ctx context.Context, deliveryID string, lastAttempt
 	}
 
 	var msg []byte
+	began := false // the send is begun once the delivery is committed as sending
 	if d.Message == nil {
-		msg, err = dl.prepare(ctx, r, d, settings)
+		msg, began, err = dl.prepare(ctx, r, d, settings)
 		if err != nil {
 			return dl.prepareFailed(ctx, r, d, err, lastAttempt)
 		}
@@ -107,11 +110,13 @@ func (dl *Deliverer) Deliver(ctx context.Context, deliveryID string, lastAttempt
 		}
 	}
 
-	if err := dl.store.BeginSend(ctx, d); err != nil {
-		if ErrorKind(err) == KindConflict {
-			return nil // another worker owns this delivery now
+	if !began {
+		if err := dl.store.BeginSend(ctx, d); err != nil {
+			if ErrorKind(err) == KindConflict {
+				return nil // another worker owns this delivery now
+			}
+			return fmt.Errorf("%w: begin send: %w", ErrRetry, err)
 		}
-		return fmt.Errorf("%w: begin send: %w", ErrRetry, err)
 	}
 	attempt := d.Attempts + 1
 	res, err := dl.mailer.Transmit(ctx, dl.envelope(d), msg)
@@ -138,59 +143,61 @@ func (dl *Deliverer) Deliver(ctx context.Context, deliveryID string, lastAttempt
 }
 
 // prepare renders (or loads) the PDF, composes and builds the message, archives its
-// exact bytes and records them. No byte goes to SMTP before this has committed.
-func (dl *Deliverer) prepare(ctx context.Context, r *Record, d *Delivery, s DeliverySettings) ([]byte, error) {
+// exact bytes and records them, beginning the send in the same commit (began). No
+// byte goes to SMTP before this has committed. When another worker archived a
+// message first, prepare returns that one, not begun.
+func (dl *Deliverer) prepare(ctx context.Context, r *Record, d *Delivery, s DeliverySettings) (msg []byte, began bool, err error) {
 	if d.Status != StatusRendering {
 		if err := dl.store.StartRendering(ctx, d); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		d.Status = StatusRendering
 	}
 	pdf, err := dl.ensurePDF(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	track := true
 	if dl.cfg.Tracking != nil {
 		ts, err := dl.cfg.Tracking.TrackingSettings(ctx, r.TenantID)
 		if err != nil {
-			return nil, fmt.Errorf("tracking settings: %w", err)
+			return nil, false, fmt.Errorf("tracking settings: %w", err)
 		}
 		track = ts.PrivacyMode != PrivacyOff
 	}
 	mail, tokens, err := dl.compose(r, d, s, pdf, track)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	msg, err := dl.builder.BuildMessage(mail)
-	if err != nil {
-		return nil, err
+	if msg, err = dl.builder.BuildMessage(mail); err != nil {
+		return nil, false, err
 	}
 	sum := sha256Hex(msg)
 	obj := Object{Key: fmt.Sprintf("tenants/%s/invoices/%s/deliveries/%s/%s.eml", r.TenantID, r.ID, d.ID, sum),
 		SHA256: sum, Size: int64(len(msg))}
 	if err := dl.archive.Put(ctx, obj.Key, "message/rfc822", msg); err != nil {
-		return nil, fmt.Errorf("archive message: %w", err)
+		return nil, false, fmt.Errorf("archive message: %w", err)
 	}
 	ev := NewEvent(r.ID, d.ID, EventArchived, dl.now(), map[string]any{
 		"key": obj.Key, "sha256": obj.SHA256, "size": obj.Size, "content_type": "message/rfc822",
 		"message_id": "<" + d.MessageID + ">", "recipient": d.Recipient.Email,
 	})
-	if err := dl.store.SetMessage(ctx, d, obj, tokens, ev); err != nil {
+	if err := dl.store.SetMessageAndBeginSend(ctx, d, obj, tokens, ev); err != nil {
 		if ErrorKind(err) == KindConflict {
 			// Another worker archived first: send what it archived.
 			_, d2, _, lerr := dl.store.Delivery(ctx, d.ID)
 			if lerr != nil || d2.Message == nil {
-				return nil, err
+				return nil, false, err
 			}
 			*d = *d2
-			return dl.archivedMessage(ctx, d)
+			msg, err = dl.archivedMessage(ctx, d)
+			return msg, false, err
 		}
-		return nil, err
+		return nil, false, err
 	}
 	d.Message = &obj
-	d.Status = StatusArchived
-	return msg, nil
+	d.Status = StatusSending
+	return msg, true, nil
 }
 
 // archivedMessage reads the archived message and refuses bytes that do not match

@@ -1,6 +1,8 @@
 package jobs_test
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +17,7 @@ import (
 	"github.com/invoicegw/invoicegw/gateway/mailer"
 	"github.com/invoicegw/invoicegw/gateway/mailer/catcher"
 	"github.com/invoicegw/invoicegw/storage/servicetest"
+	"github.com/jackc/pgx/v5"
 )
 
 // BenchmarkDeliveryEndToEnd measures accepted → sent with the real renderer, MinIO,
@@ -71,17 +74,19 @@ func BenchmarkDeliveryEndToEnd(b *testing.B) {
 			close(next)
 			wg.Wait()
 			accepted := time.Since(start)
+			h.waitAllFinal(b.N, 5*time.Minute)
+			elapsed := time.Since(start)
+			used := cpu.Since()
+			b.StopTimer()
 			for _, id := range ids {
-				r := h.waitFinal(id, 5*time.Minute)
-				if r.Deliveries[0].Status != gateway.StatusSent {
+				if r := h.waitFinal(id, time.Second); r.Deliveries[0].Status != gateway.StatusSent {
 					b.Fatalf("invoice %s ended %s", id, r.Deliveries[0].Status)
 				}
 			}
-			elapsed := time.Since(start)
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "invoices/s")
 			b.ReportMetric(peakRSSMB(), "peakRSS_MB")
 			b.ReportMetric(accepted.Seconds(), "accept_s")
-			cpu.Since().Report(b, b.N)
+			used.Report(b, b.N)
 		})
 	}
 }
@@ -114,6 +119,41 @@ func peakRSSMB() float64 {
 		}
 	}
 	return 0
+}
+
+// waitAllFinal waits until the tenant's n deliveries are all in a final state, with
+// one small query per poll: the benchmark's own polling should not be what it measures.
+func (h *harness) waitAllFinal(n int, within time.Duration) {
+	h.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		rows, err := h.db.Pool().Query(context.Background(),
+			`SELECT status, count(*) FROM deliveries WHERE tenant_id = $1 GROUP BY status`, h.tenant.ID)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		final := 0
+		var counts []string
+		var status gateway.Status
+		var c int
+		_, err = pgx.ForEachRow(rows, []any{&status, &c}, func() error {
+			if status.Final() {
+				final += c
+			}
+			counts = append(counts, fmt.Sprintf("%s %d", status, c))
+			return nil
+		})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if final >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d of %d deliveries final after %s: %s", final, n, within, strings.Join(counts, ", "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func newBenchHarness(b *testing.B, m gateway.Mailer) *harness {

@@ -130,24 +130,37 @@ const invoiceColumns = `i.id, i.tenant_id, i.document, i.totals, i.terms, i.term
 	i.payload_sha256, i.status, i.pdf_key, i.pdf_sha256, i.pdf_size, i.created_at, i.updated_at`
 
 func scanInvoice(row pgx.Row) (*gateway.Record, error) {
-	var (
-		r                 gateway.Record
-		doc, totals       []byte
-		pdfKey, pdfSHA256 *string
-		pdfSize           *int64
-	)
-	if err := row.Scan(&r.ID, &r.TenantID, &doc, &totals, &r.Terms, &r.TermsSHA256, &r.TermsVersion, &r.TermsSource, &r.PayloadSHA256,
-		&r.Status, &pdfKey, &pdfSHA256, &pdfSize, &r.CreatedAt, &r.UpdatedAt); err != nil {
+	var ir invoiceRow
+	if err := row.Scan(ir.dest()...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(doc, &r.Invoice); err != nil {
+	return ir.record()
+}
+
+// invoiceRow receives invoiceColumns, so that a query can scan them next to others.
+type invoiceRow struct {
+	r                 gateway.Record
+	doc, totals       []byte
+	pdfKey, pdfSHA256 *string
+	pdfSize           *int64
+}
+
+func (ir *invoiceRow) dest() []any {
+	r := &ir.r
+	return []any{&r.ID, &r.TenantID, &ir.doc, &ir.totals, &r.Terms, &r.TermsSHA256, &r.TermsVersion, &r.TermsSource, &r.PayloadSHA256,
+		&r.Status, &ir.pdfKey, &ir.pdfSHA256, &ir.pdfSize, &r.CreatedAt, &r.UpdatedAt}
+}
+
+func (ir *invoiceRow) record() (*gateway.Record, error) {
+	r := ir.r
+	if err := json.Unmarshal(ir.doc, &r.Invoice); err != nil {
 		return nil, fmt.Errorf("decode stored invoice %s: %w", r.ID, err)
 	}
-	if err := json.Unmarshal(totals, &r.Totals); err != nil {
+	if err := json.Unmarshal(ir.totals, &r.Totals); err != nil {
 		return nil, fmt.Errorf("decode stored totals %s: %w", r.ID, err)
 	}
-	if pdfKey != nil {
-		r.PDF = &gateway.Object{Key: *pdfKey, SHA256: *pdfSHA256, Size: *pdfSize}
+	if ir.pdfKey != nil {
+		r.PDF = &gateway.Object{Key: *ir.pdfKey, SHA256: *ir.pdfSHA256, Size: *ir.pdfSize}
 	}
 	return &r, nil
 }
@@ -166,44 +179,41 @@ func (db *DB) Invoice(ctx context.Context, tenantID, id string) (*gateway.Record
 	return r, nil
 }
 
-const deliveryColumns = `id, invoice_id, tenant_id, recipient_name, recipient_email, status, attempts, message_id,
-	coalesce(bounce_token, ''), coalesce(last_reply, ''), sent_at, updated_at, message_key, message_sha256, message_size`
+const deliveryColumns = `d.id, d.invoice_id, d.tenant_id, d.recipient_name, d.recipient_email, d.status, d.attempts, d.message_id,
+	coalesce(d.bounce_token, ''), coalesce(d.last_reply, ''), d.sent_at, d.updated_at, d.message_key, d.message_sha256, d.message_size`
 
 func (db *DB) deliveries(ctx context.Context, where string, args ...any) ([]gateway.Delivery, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries `+where, args...)
+	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d `+where, args...)
 	if err != nil {
 		return nil, dbError(err, "deliveries")
 	}
 	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gateway.Delivery, error) {
-		var (
-			d           gateway.Delivery
-			key, sum    *string
-			messageSize *int64
-		)
-		err := row.Scan(&d.ID, &d.InvoiceID, &d.TenantID, &d.Recipient.Name, &d.Recipient.Email, &d.Status,
-			&d.Attempts, &d.MessageID, &d.BounceToken, &d.LastReply, &d.SentAt, &d.UpdatedAt, &key, &sum, &messageSize)
-		if key != nil && sum != nil && messageSize != nil {
-			d.Message = &gateway.Object{Key: *key, SHA256: *sum, Size: *messageSize}
-		}
-		return d, err
+		var dr deliveryRow
+		err := row.Scan(dr.dest()...)
+		return dr.delivery(), err
 	})
 	return ds, dbError(err, "deliveries")
 }
 
-// deliveryAndInvoice returns one delivery and its invoice. Errors: KindNotFound.
-func (db *DB) deliveryAndInvoice(ctx context.Context, deliveryID string) (*gateway.Record, *gateway.Delivery, error) {
-	ds, err := db.deliveries(ctx, `WHERE id = $1`, deliveryID)
-	if err != nil {
-		return nil, nil, err
+// deliveryRow receives deliveryColumns.
+type deliveryRow struct {
+	d           gateway.Delivery
+	key, sum    *string
+	messageSize *int64
+}
+
+func (dr *deliveryRow) dest() []any {
+	d := &dr.d
+	return []any{&d.ID, &d.InvoiceID, &d.TenantID, &d.Recipient.Name, &d.Recipient.Email, &d.Status,
+		&d.Attempts, &d.MessageID, &d.BounceToken, &d.LastReply, &d.SentAt, &d.UpdatedAt, &dr.key, &dr.sum, &dr.messageSize}
+}
+
+func (dr *deliveryRow) delivery() gateway.Delivery {
+	d := dr.d
+	if dr.key != nil && dr.sum != nil && dr.messageSize != nil {
+		d.Message = &gateway.Object{Key: *dr.key, SHA256: *dr.sum, Size: *dr.messageSize}
 	}
-	if len(ds) == 0 {
-		return nil, nil, gateway.Errorf(gateway.KindNotFound, "delivery %s not found", deliveryID)
-	}
-	r, err := scanInvoice(db.pool.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM invoices i WHERE i.id = $1`, ds[0].InvoiceID))
-	if err != nil {
-		return nil, nil, dbError(err, "invoice")
-	}
-	return r, &ds[0], nil
+	return d
 }
 
 // Events returns an invoice's timeline, oldest first. Another tenant's invoice is

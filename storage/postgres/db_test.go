@@ -146,17 +146,22 @@ func TestSendStateMachine(t *testing.T) {
 		t.Fatalf("start rendering: %v", err)
 	}
 	msg := gateway.Object{Key: "m.eml", SHA256: "ab", Size: 2}
-	if err := db.SetMessage(ctx, d, msg, []gateway.Token{tok}, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); err != nil {
-		t.Fatalf("set message: %v", err)
+	if err := db.SetMessageAndBeginSend(ctx, d, msg, []gateway.Token{tok}, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); err != nil {
+		t.Fatalf("set message and begin send: %v", err)
 	}
-	if err := db.SetMessage(ctx, d, msg, nil, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); gateway.ErrorKind(err) != gateway.KindConflict {
+	sending, err := db.Invoice(ctx, ten.ID, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sd := sending.Deliveries[0]; sending.Status != gateway.StatusSending || sd.Status != gateway.StatusSending || sd.Attempts != 1 {
+		t.Errorf("after set message and begin send: invoice %s, delivery %s, attempts %d; want sending, sending, 1 (committed before SMTP)",
+			sending.Status, sd.Status, sd.Attempts)
+	}
+	if err := db.SetMessageAndBeginSend(ctx, d, msg, nil, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); gateway.ErrorKind(err) != gateway.KindConflict {
 		t.Errorf("second set message: err = %v, want conflict (the first archived message is the one sent)", err)
 	}
-	if err := db.BeginSend(ctx, d); err != nil {
-		t.Fatalf("begin send: %v", err)
-	}
 	if err := db.BeginSend(ctx, d); gateway.ErrorKind(err) != gateway.KindConflict {
-		t.Errorf("second begin send: err = %v, want conflict (a sending delivery is never started twice)", err)
+		t.Errorf("begin send while sending: err = %v, want conflict (a sending delivery is never started twice)", err)
 	}
 	ev := gateway.NewEvent(r.ID, d.ID, gateway.EventSent, time.Now(), map[string]string{"reply": "2.0.0 Ok"})
 	if err := db.FinishSend(ctx, d, gateway.StatusSent, "2.0.0 Ok", ev); err != nil {

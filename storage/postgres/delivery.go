@@ -18,66 +18,101 @@ var (
 )
 
 // Delivery returns one delivery, its invoice and its tenant's delivery settings, for
-// the worker. Errors: KindNotFound.
+// the worker, in one query. Errors: KindNotFound.
 func (db *DB) Delivery(ctx context.Context, deliveryID string) (*gateway.Record, *gateway.Delivery, gateway.DeliverySettings, error) {
-	r, d, err := db.deliveryAndInvoice(ctx, deliveryID)
+	var (
+		dr       deliveryRow
+		ir       invoiceRow
+		settings []byte
+	)
+	err := db.pool.QueryRow(ctx, `
+		SELECT `+deliveryColumns+`, `+invoiceColumns+`, s.settings
+		FROM deliveries d
+		JOIN invoices i ON i.id = d.invoice_id
+		LEFT JOIN tenant_delivery_settings s ON s.tenant_id = d.tenant_id
+		WHERE d.id = $1`, deliveryID).Scan(append(append(dr.dest(), ir.dest()...), &settings)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, gateway.DeliverySettings{}, gateway.Errorf(gateway.KindNotFound, "delivery %s not found", deliveryID)
+	}
+	if err != nil {
+		return nil, nil, gateway.DeliverySettings{}, dbError(err, "delivery")
+	}
+	r, err := ir.record()
 	if err != nil {
 		return nil, nil, gateway.DeliverySettings{}, err
 	}
-	s, err := db.DeliverySettings(ctx, r.TenantID)
-	return r, d, s, err
+	d := dr.delivery()
+	s, err := decodeDeliverySettings(r.TenantID, settings)
+	return r, &d, s, err
 }
 
-// setInvoiceStatus makes the invoice's status follow its primary delivery.
-const setInvoiceStatus = `UPDATE invoices SET status = $2, updated_at = now()
-	WHERE id = (SELECT invoice_id FROM deliveries WHERE id = $1 AND is_primary)`
+// invoiceFollows completes a statement that starts with a data-modifying CTE named d
+// returning a delivery's invoice_id, is_primary and new status: the invoice's status
+// follows its primary delivery in the same statement, and the statement returns how
+// many deliveries moved (0 or 1).
+const invoiceFollows = `,
+	i AS (
+		UPDATE invoices SET status = d.status, updated_at = now()
+		FROM d WHERE invoices.id = d.invoice_id AND d.is_primary)
+	SELECT count(*) FROM d`
+
+// moveDelivery runs one invoiceFollows statement, which commits on its own or in
+// the caller's transaction; a delivery that did not move is KindConflict.
+func moveDelivery(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, sql string, conflict string, args ...any) error {
+	var moved int
+	if err := q.QueryRow(ctx, sql, args...).Scan(&moved); err != nil {
+		return err
+	}
+	if moved == 0 {
+		return gateway.Errorf(gateway.KindConflict, "%s", conflict)
+	}
+	return nil
+}
 
 // StartRendering moves a delivery that has no archived message yet from queued or
 // deferred to rendering. Errors: KindConflict when it is in another state.
 func (db *DB) StartRendering(ctx context.Context, d *gateway.Delivery) error {
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
+	err := moveDelivery(ctx, db.pool, `
+		WITH d AS (
 			UPDATE deliveries SET status = 'rendering', updated_at = now()
-			WHERE id = $1 AND status IN ('queued', 'deferred') AND message_key IS NULL`, d.ID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return gateway.Errorf(gateway.KindConflict, "delivery %s is not waiting to be rendered", d.ID)
-		}
-		_, err = tx.Exec(ctx, setInvoiceStatus, d.ID, gateway.StatusRendering)
-		return err
-	})
+			WHERE id = $1 AND status IN ('queued', 'deferred') AND message_key IS NULL
+			RETURNING invoice_id, is_primary, status)`+invoiceFollows,
+		fmt.Sprintf("delivery %s is not waiting to be rendered", d.ID), d.ID)
 	return dbError(err, "delivery")
 }
 
-// SetMessage records the archived message, the tracking tokens it carries and its
-// archived event, and moves the delivery to archived, in one transaction.
-// Errors: KindConflict when a message is archived already or the delivery moved on.
-func (db *DB) SetMessage(ctx context.Context, d *gateway.Delivery, obj gateway.Object, tokens []gateway.Token, e gateway.Event) error {
+// SetMessageAndBeginSend records the archived message, the tracking tokens it carries
+// and its archived event, and begins the first send: the delivery moves to sending
+// and the attempt is counted, all in one transaction that commits before any byte
+// goes to SMTP. Errors: KindConflict when a message is archived already or the
+// delivery moved on.
+func (db *DB) SetMessageAndBeginSend(ctx context.Context, d *gateway.Delivery, obj gateway.Object, tokens []gateway.Token, e gateway.Event) error {
+	cols := make([][]string, 4)
+	hashes := make([][]byte, len(tokens))
+	for i, t := range tokens {
+		hashes[i] = t.Hash
+		for c, v := range []string{string(t.Kind), t.DeliveryID, t.InvoiceID, t.TenantID} {
+			cols[c] = append(cols[c], v)
+		}
+	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			UPDATE deliveries SET status = 'archived', message_key = $2, message_sha256 = $3, message_size = $4, updated_at = now()
-			WHERE id = $1 AND message_key IS NULL AND status IN ('queued', 'rendering', 'deferred')`,
-			d.ID, obj.Key, obj.SHA256, obj.Size)
-		if err != nil {
+		// The tokens are stored only when the delivery moved: a conflict leaves the
+		// first archived message's tokens alone.
+		if err := moveDelivery(ctx, tx, `
+			WITH d AS (
+				UPDATE deliveries SET status = 'sending', attempts = attempts + 1,
+					message_key = $2, message_sha256 = $3, message_size = $4, updated_at = now()
+				WHERE id = $1 AND message_key IS NULL AND status IN ('queued', 'rendering', 'deferred')
+				RETURNING invoice_id, is_primary, status),
+			t AS (
+				INSERT INTO tracking_tokens (hash, kind, delivery_id, invoice_id, tenant_id)
+				SELECT * FROM unnest($5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[])
+				WHERE EXISTS (SELECT FROM d))`+invoiceFollows,
+			fmt.Sprintf("delivery %s has its message archived already", d.ID),
+			d.ID, obj.Key, obj.SHA256, obj.Size, hashes, cols[0], cols[1], cols[2], cols[3]); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return gateway.Errorf(gateway.KindConflict, "delivery %s has its message archived already", d.ID)
-		}
-		if _, err := tx.Exec(ctx, setInvoiceStatus, d.ID, gateway.StatusArchived); err != nil {
-			return err
-		}
-		if len(tokens) > 0 {
-			rows := make([][]any, len(tokens))
-			for i, t := range tokens {
-				rows[i] = []any{t.Hash, string(t.Kind), t.DeliveryID, t.InvoiceID, t.TenantID}
-			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tracking_tokens"},
-				[]string{"hash", "kind", "delivery_id", "invoice_id", "tenant_id"}, pgx.CopyFromRows(rows)); err != nil {
-				return err
-			}
 		}
 		return insertEvent(ctx, tx, d.TenantID, e)
 	})
@@ -89,19 +124,12 @@ func (db *DB) SetMessage(ctx context.Context, d *gateway.Delivery, obj gateway.O
 // delivery found in sending later means an attempt died mid-flight. Errors:
 // KindConflict when the delivery is in another state.
 func (db *DB) BeginSend(ctx context.Context, d *gateway.Delivery) error {
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
+	err := moveDelivery(ctx, db.pool, `
+		WITH d AS (
 			UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
-			WHERE id = $1 AND status IN ('archived', 'deferred') AND message_key IS NOT NULL`, d.ID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return gateway.Errorf(gateway.KindConflict, "delivery %s is not waiting to be sent", d.ID)
-		}
-		_, err = tx.Exec(ctx, setInvoiceStatus, d.ID, gateway.StatusSending)
-		return err
-	})
+			WHERE id = $1 AND status IN ('archived', 'deferred') AND message_key IS NOT NULL
+			RETURNING invoice_id, is_primary, status)`+invoiceFollows,
+		fmt.Sprintf("delivery %s is not waiting to be sent", d.ID), d.ID)
 	return dbError(err, "delivery")
 }
 
@@ -113,12 +141,12 @@ func (db *DB) FinishSend(ctx context.Context, d *gateway.Delivery, status gatewa
 		if (status == gateway.StatusSent || status == gateway.StatusDelivered) && len(events) > 0 {
 			sentAt = &events[0].At
 		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE deliveries SET status = $2, last_reply = coalesce(NULLIF($3, ''), last_reply), sent_at = coalesce($4, sent_at), updated_at = now()
-			WHERE id = $1`, d.ID, status, reply, sentAt); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, setInvoiceStatus, d.ID, status); err != nil {
+		if err := moveDelivery(ctx, tx, `
+			WITH d AS (
+				UPDATE deliveries SET status = $2, last_reply = coalesce(NULLIF($3, ''), last_reply), sent_at = coalesce($4, sent_at), updated_at = now()
+				WHERE id = $1
+				RETURNING invoice_id, is_primary, status)`+invoiceFollows,
+			fmt.Sprintf("delivery %s not found", d.ID), d.ID, status, reply, sentAt); err != nil {
 			return err
 		}
 		for _, e := range events {
@@ -168,10 +196,11 @@ func (db *DB) Resend(ctx context.Context, tenantID, deliveryID string, e gateway
 		if hasMessage {
 			next = gateway.StatusArchived
 		}
-		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = $2, updated_at = now() WHERE id = $1`, deliveryID, next); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, setInvoiceStatus, deliveryID, next); err != nil {
+		if err := moveDelivery(ctx, tx, `
+			WITH d AS (
+				UPDATE deliveries SET status = $2, updated_at = now() WHERE id = $1
+				RETURNING invoice_id, is_primary, status)`+invoiceFollows,
+			fmt.Sprintf("delivery %s not found", deliveryID), deliveryID, next); err != nil {
 			return err
 		}
 		if err := insertEvent(ctx, tx, tenantID, e); err != nil {
@@ -212,14 +241,19 @@ func (db *DB) AddDelivery(ctx context.Context, d gateway.Delivery, e gateway.Eve
 // DeliverySettings returns the tenant's delivery settings; the zero value when none
 // were saved.
 func (db *DB) DeliverySettings(ctx context.Context, tenantID string) (gateway.DeliverySettings, error) {
-	var s gateway.DeliverySettings
 	var raw []byte
 	err := db.pool.QueryRow(ctx, `SELECT settings FROM tenant_delivery_settings WHERE tenant_id = $1`, tenantID).Scan(&raw)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return s, nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return gateway.DeliverySettings{}, dbError(err, "delivery settings")
 	}
-	if err != nil {
-		return s, dbError(err, "delivery settings")
+	return decodeDeliverySettings(tenantID, raw)
+}
+
+// decodeDeliverySettings decodes stored settings; nil (none saved) is the zero value.
+func decodeDeliverySettings(tenantID string, raw []byte) (gateway.DeliverySettings, error) {
+	var s gateway.DeliverySettings
+	if raw == nil {
+		return s, nil
 	}
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return s, fmt.Errorf("decode delivery settings of %s: %w", tenantID, err)
