@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
@@ -243,46 +244,117 @@ func (db *DB) Events(ctx context.Context, tenantID, invoiceID string) ([]gateway
 }
 
 // insertEvent appends e to its invoice's hash chain inside the caller's
-// transaction: it locks the chain head (so concurrent writers of one invoice take
-// turns), links e to the previous event by hash, and stores seq, prev_hash and hash.
-// Every event goes through here.
+// transaction: it links e to the previous event by hash, stores seq, prev_hash and
+// hash, moves the chain head, and enqueues the webhooks that want e. Every event goes
+// through here.
+//
+// When this process appended the invoice's previous event, it knows the head and
+// tries one statement that moves the head only if it is still that one (one round
+// trip). Otherwise, or when another writer moved the head meanwhile, it locks the
+// head first (two round trips); concurrent writers of one invoice then take turns.
 func insertEvent(ctx context.Context, tx pgx.Tx, tenantID string, e gateway.Event) error {
 	var deliveryID *string
 	if e.DeliveryID != "" {
 		deliveryID = &e.DeliveryID
 	}
-	// The upsert takes the row lock of the chain head and returns the new sequence
-	// number with the previous head in one round trip.
-	if err := tx.QueryRow(ctx, `
-		INSERT INTO event_chains (invoice_id, seq, head) VALUES ($1, 1, '')
-		ON CONFLICT (invoice_id) DO UPDATE SET seq = event_chains.seq + 1
-		RETURNING seq, head`, e.InvoiceID).Scan(&e.Seq, &e.PrevHash); err != nil {
-		return fmt.Errorf("lock event chain: %w", err)
-	}
-	if err := sealEvent(&e); err != nil {
-		return err
-	}
-	// One round trip stores the event, moves the chain head and finds the webhook
-	// endpoints that want it (an empty webhook type matches none).
 	whType, _ := gateway.WebhookType(e)
 	var endpoints []string
-	if err := tx.QueryRow(ctx, `
-		WITH ev AS (
-			INSERT INTO events (tenant_id, invoice_id, delivery_id, type, level, at, detail, seq, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			RETURNING id),
-		head AS (
-			UPDATE event_chains SET head = $10 WHERE invoice_id = $2)
-		SELECT ev.id, coalesce((
-			SELECT array_agg(w.id ORDER BY w.id) FROM webhook_endpoints w
-			WHERE $11 <> '' AND w.tenant_id = $1 AND w.disabled_at IS NULL
-				AND (cardinality(w.event_types) = 0 OR $11 = ANY (w.event_types))), '{}')
-		FROM ev`,
-		tenantID, e.InvoiceID, deliveryID, e.Type, e.Level, e.At, []byte(e.Detail), e.Seq, e.PrevHash, e.Hash, whType,
-	).Scan(&e.ID, &endpoints); err != nil {
-		return err
+	stored := false
+	if h, ok := chainHeads.get(e.InvoiceID); ok {
+		e.Seq, e.PrevHash = h.seq+1, h.hash
+		if err := sealEvent(&e); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `
+			WITH head AS (
+				UPDATE event_chains SET seq = $8, head = $10 WHERE invoice_id = $2 AND seq = $8 - 1 AND head = $9
+				RETURNING invoice_id),
+			ev AS (
+				INSERT INTO events (tenant_id, invoice_id, delivery_id, type, level, at, detail, seq, prev_hash, hash)
+				SELECT $1, $2, $3::text, $4::text, $5::int, $6::timestamptz, $7::jsonb, $8, $9, $10 FROM head
+				RETURNING id)
+			SELECT ev.id, `+webhookEndpointsSQL+` FROM ev`,
+			tenantID, e.InvoiceID, deliveryID, e.Type, e.Level, e.At, []byte(e.Detail), e.Seq, e.PrevHash, e.Hash, whType,
+		).Scan(&e.ID, &endpoints)
+		switch {
+		case err == nil:
+			stored = true
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
 	}
+	if !stored {
+		// The upsert takes the row lock of the chain head and returns the new sequence
+		// number with the previous head in one round trip.
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO event_chains (invoice_id, seq, head) VALUES ($1, 1, '')
+			ON CONFLICT (invoice_id) DO UPDATE SET seq = event_chains.seq + 1
+			RETURNING seq, head`, e.InvoiceID).Scan(&e.Seq, &e.PrevHash); err != nil {
+			return fmt.Errorf("lock event chain: %w", err)
+		}
+		if err := sealEvent(&e); err != nil {
+			return err
+		}
+		// One round trip stores the event, moves the chain head and finds the webhook
+		// endpoints that want it (an empty webhook type matches none).
+		if err := tx.QueryRow(ctx, `
+			WITH ev AS (
+				INSERT INTO events (tenant_id, invoice_id, delivery_id, type, level, at, detail, seq, prev_hash, hash)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+				RETURNING id),
+			head AS (
+				UPDATE event_chains SET head = $10 WHERE invoice_id = $2)
+			SELECT ev.id, `+webhookEndpointsSQL+` FROM ev`,
+			tenantID, e.InvoiceID, deliveryID, e.Type, e.Level, e.At, []byte(e.Detail), e.Seq, e.PrevHash, e.Hash, whType,
+		).Scan(&e.ID, &endpoints); err != nil {
+			return err
+		}
+	}
+	chainHeads.put(e.InvoiceID, chainHead{e.Seq, e.Hash})
 	return enqueueWebhooks(ctx, tx, tenantID, e, whType, endpoints)
+}
+
+// webhookEndpointsSQL selects the endpoints of tenant $1 that want webhook type $11
+// (none for "").
+const webhookEndpointsSQL = `coalesce((
+	SELECT array_agg(w.id ORDER BY w.id) FROM webhook_endpoints w
+	WHERE $11 <> '' AND w.tenant_id = $1 AND w.disabled_at IS NULL
+		AND (cardinality(w.event_types) = 0 OR $11 = ANY (w.event_types))), '{}')`
+
+// chainHead is where an invoice's chain ends: the last event's seq and hash.
+type chainHead struct {
+	seq  int64
+	hash string
+}
+
+// chainHeads remembers the heads this process wrote last, as guesses for
+// insertEvent. A guess is only ever used through a statement that checks it, so an
+// entry left by a transaction that rolled back, or overtaken by another process,
+// costs a round trip and nothing else.
+var chainHeads = &headCache{heads: map[string]chainHead{}}
+
+// maxCachedHeads bounds chainHeads; it is cleared when full.
+const maxCachedHeads = 100_000
+
+type headCache struct {
+	mu    sync.Mutex
+	heads map[string]chainHead
+}
+
+func (c *headCache) get(invoiceID string) (chainHead, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.heads[invoiceID]
+	return h, ok
+}
+
+func (c *headCache) put(invoiceID string, h chainHead) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.heads) >= maxCachedHeads {
+		clear(c.heads)
+	}
+	c.heads[invoiceID] = h
 }
 
 // sealEvent puts e in the form it is stored and hashed in (microsecond time, which

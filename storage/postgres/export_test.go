@@ -25,3 +25,9 @@ func (db *DB) AcceptAsOneGroup(rs []*gateway.Record, events [][]gateway.Event) [
 	}
 	return errs
 }
+
+// GuessChainHead makes insertEvent believe invoiceID's chain ends at seq with hash,
+// as a transaction that rolled back or another process would leave it believing.
+func GuessChainHead(invoiceID string, seq int64, hash string) {
+	chainHeads.put(invoiceID, chainHead{seq, hash})
+}

@@ -316,6 +316,9 @@ func (db *DB) insertInvoices(ctx context.Context, tx pgx.Tx, items []*insertItem
 	for _, it := range items {
 		if stored[it.r.ID] {
 			fresh = append(fresh, it.r)
+			if k := len(it.events); k > 0 {
+				chainHeads.put(it.r.ID, chainHead{it.events[k-1].Seq, it.events[k-1].Hash})
+			}
 		} else {
 			taken[it.r.TenantID] = append(taken[it.r.TenantID], it.r.Invoice.Number)
 		}

@@ -73,6 +73,50 @@ func TestConcurrentWritersKeepOneUnbrokenChain(t *testing.T) {
 	}
 }
 
+// A wrong guess of the chain head (left by a rolled-back transaction or overtaken by
+// another process) costs a round trip, never a broken chain.
+func TestWrongChainHeadGuessesStillAppendCorrectly(t *testing.T) {
+	t.Parallel()
+	db, _ := newDB(t)
+	ctx := context.Background()
+	ten := newTenant(t, db)
+	r := createInvoice(t, db, ten.ID, "INV-G")
+	record := func(n int) {
+		t.Helper()
+		ev := gateway.NewEvent(r.ID, r.Deliveries[0].ID, gateway.EventOpened, time.Now(), map[string]string{"n": fmt.Sprint(n)})
+		if err := db.RecordEvent(ctx, ten.ID, ev); err != nil {
+			t.Fatalf("record event %d: %v", n, err)
+		}
+	}
+	record(1) // the guess from the insert is right
+	evs, err := db.ChainEvents(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := evs[len(evs)-1]
+	for i, guess := range []struct {
+		seq  int64
+		hash string
+	}{
+		{head.Seq, "0000"},        // right number, wrong hash
+		{head.Seq + 5, head.Hash}, // a sequence number from the future
+		{head.Seq - 1, evs[0].Hash},
+		{0, ""},
+	} {
+		postgres.GuessChainHead(r.ID, guess.seq, guess.hash)
+		record(i + 2)
+	}
+	if evs, err = db.ChainEvents(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 6 {
+		t.Fatalf("%d events, want 6", len(evs))
+	}
+	if problems := evidence.CheckChain(r.ID, chained(evs)); len(problems) > 0 {
+		t.Errorf("chain after wrong guesses is broken:\n%s", strings.Join(problems, "\n"))
+	}
+}
+
 func TestAlteredEventRowShowsInTheProofAndBlocksTheBundle(t *testing.T) {
 	t.Parallel()
 	db, pool := newDB(t)
