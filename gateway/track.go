@@ -89,7 +89,7 @@ type Tracker struct {
 	// tokens is a small in-process cache in front of the Redis cache: a token never
 	// changes once issued (revocation is checked separately, on the link paths), and
 	// the pixel path saves a network round trip per hit.
-	tokens map[string]Token // by hash
+	tokens map[string]Token // by the token itself
 }
 
 type cachedSettings struct {
@@ -343,14 +343,17 @@ func (t *Tracker) openable(ctx context.Context, tok Token, s TrackingSettings) (
 }
 
 func (t *Tracker) resolve(ctx context.Context, token string, kinds ...TokenKind) (Token, error) {
-	hash, err := tracking.HashToken(token)
-	if err != nil {
-		return Token{}, Errorf(KindNotFound, "link not found")
-	}
+	// Cached by the token as sent: only a well-formed token that resolved is ever
+	// cached, and each token has exactly one accepted spelling, so a hit on the
+	// cache skips decoding and hashing.
 	t.mu.Lock()
-	tok, cached := t.tokens[string(hash)]
+	tok, cached := t.tokens[token]
 	t.mu.Unlock()
 	if !cached {
+		hash, err := tracking.HashToken(token)
+		if err != nil {
+			return Token{}, Errorf(KindNotFound, "link not found")
+		}
 		tok, err = t.d.Tokens.ResolveToken(ctx, hash)
 		if err != nil {
 			return Token{}, err
@@ -359,7 +362,7 @@ func (t *Tracker) resolve(ctx context.Context, token string, kinds ...TokenKind)
 		if len(t.tokens) >= maxTokenCache {
 			clear(t.tokens)
 		}
-		t.tokens[string(hash)] = tok
+		t.tokens[token] = tok
 		t.mu.Unlock()
 	}
 	if !slices.Contains(kinds, tok.Kind) {

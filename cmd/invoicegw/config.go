@@ -72,6 +72,11 @@ type TrackingConfig struct {
 	// HitLogDir holds the durable local log of tracking hits (storage/hitlog); one
 	// gateway process per directory.
 	HitLogDir string `env:"HIT_LOG_DIR" envDefault:"data/hitlog"`
+	// HitLogSyncInterval is how often the hit log is fdatasynced: a hit is answered
+	// once it is in the page cache (safe from the process ending), and a crash of the
+	// machine can lose the hits of the last interval. 0: each hit waits for an
+	// fdatasync before it is answered.
+	HitLogSyncInterval time.Duration `env:"HIT_LOG_SYNC_INTERVAL" envDefault:"100ms"`
 }
 
 // parseEnv fills cfg from INVOICEGW_* variables read through getenv (tests pass

@@ -53,6 +53,9 @@ func TestPixelBenchmark(t *testing.T) {
 	t.Cleanup(func() { bare.Close() })
 
 	g, db := prepareGateway(t)
+	if v := os.Getenv("INVOICEGW_HIT_LOG_SYNC_INTERVAL"); v != "" {
+		g.env["INVOICEGW_HIT_LOG_SYNC_INTERVAL"] = v // to compare the sync policies
+	}
 	g.startInProcess()
 	g.setTracking(g.apiKey, "full")
 	pixel := g.pixelURL("INV-BENCH", 1)

@@ -106,10 +106,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_, _ = rand.Read(pageKey)
 		log.Warn("INVOICEGW_PAGE_SECRET unset: hosted-page forms are signed with a per-process key; set it when running more than one instance")
 	}
-	// Tracking hits are made durable in a local log before the pixel is answered and
+	// Tracking hits are written to a local log before the pixel is answered and
 	// drained into Postgres in batches; whatever a previous run left undrained goes
 	// in first.
-	hits, err := hitlog.Open(ctx, cfg.HitLogDir, postgres.NewHitStore(pool), hitlog.Options{Log: log})
+	if cfg.HitLogSyncInterval < 0 {
+		return fmt.Errorf("INVOICEGW_HIT_LOG_SYNC_INTERVAL: %s is negative (0 syncs before each answer)", cfg.HitLogSyncInterval)
+	}
+	hits, err := hitlog.Open(ctx, cfg.HitLogDir, postgres.NewHitStore(pool), hitlog.Options{Log: log,
+		SyncInterval: cfg.HitLogSyncInterval, SyncEach: cfg.HitLogSyncInterval == 0})
 	if err != nil {
 		return fmt.Errorf("INVOICEGW_HIT_LOG_DIR: %w", err)
 	}

@@ -1,13 +1,20 @@
 // Package hitlog is the durable local buffer in front of the tracking_hits table: a
-// tracking hit is appended to a log file on the gateway's own disk and made durable
-// with fdatasync before the pixel is answered 2xx, and a drainer copies the log into
-// the store in large batches, recording how far it got in the same transaction.
+// tracking hit is copied into a memory-mapped log file on the gateway's own disk
+// before the pixel is answered 2xx, and a drainer copies the log into the store in
+// large batches, recording how far it got in the same transaction.
 //
-// Why a local log: a pixel fetch must not be answered 2xx before its hit is durable,
+// Why a local log: a pixel fetch must not be answered 2xx before its hit is safe,
 // but waiting for a database commit per burst of hits costs a round trip and a
-// transaction for a handful of rows. One fdatasync on a preallocated file is shared
-// by every hit that arrived meanwhile (group commit), and the database sees a few
-// large COPYs instead of many small ones.
+// transaction for a handful of rows. A record copied into a shared mapping of a
+// preallocated file is in the kernel's page cache: it survives the gateway process
+// ending in any way (kill -9, a panic, the OOM killer) at the cost of a memory copy,
+// and the database sees a few large COPYs instead of many small ones.
+//
+// What a crash of the whole machine can lose is set by the sync policy: by default
+// a background fdatasync every 100ms (Options.SyncInterval) bounds it to the hits of
+// the last few milliseconds; with Options.SyncEach a hit is answered only after an
+// fdatasync covers it (group commit: one fdatasync serves every hit written
+// meanwhile), and nothing answered is lost.
 //
 // Layout of a log directory:
 //

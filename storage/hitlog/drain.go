@@ -34,6 +34,14 @@ type Options struct {
 	MaxBatch int
 	// WriteTimeout bounds how long RecordHit waits for the disk (default 3s).
 	WriteTimeout time.Duration
+	// SyncInterval is how often the written hits are made durable with fdatasync
+	// (default 100ms). RecordHit returns once its hit is in the page cache: it then
+	// survives the process ending, kill -9 included; a crash of the machine loses
+	// what was written since the last fdatasync.
+	SyncInterval time.Duration
+	// SyncEach makes RecordHit wait until an fdatasync covers its hit (shared by
+	// the hits written meanwhile), so that a machine crash loses nothing answered.
+	SyncEach bool
 	Log          *slog.Logger
 }
 
@@ -77,7 +85,7 @@ func Open(ctx context.Context, dir string, store Store, o Options) (*Log, error)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	segs, err := openSegments(dir, o.SegmentSize, o.WriteTimeout)
+	segs, err := openSegments(dir, o)
 	if err != nil {
 		return nil, err
 	}
@@ -104,10 +112,11 @@ func Open(ctx context.Context, dir string, store Store, o Options) (*Log, error)
 // ID is the log's identity, under which the store keeps its drained position.
 func (l *Log) ID() string { return l.segs.id }
 
-// RecordHit appends h to the log and returns once it is durable on disk; the drainer
-// stores it shortly after. Errors: KindUnavailable when the log cannot be written,
-// is closed, or the write is not durable within the write timeout or before ctx
-// ends (the hit may then still be stored).
+// RecordHit appends h to the log and returns once it survives the end of this
+// process (with Options.SyncEach: once it is durable on disk); the drainer stores it
+// shortly after. Errors: KindUnavailable when the log cannot be written, is closed,
+// or the disk does not keep up within the write timeout or before ctx ends (the hit
+// may then still be stored).
 func (l *Log) RecordHit(ctx context.Context, h gateway.TrackHit) error {
 	if err := l.segs.appendRecord(ctx, appendHit(make([]byte, 0, 256), h)); err != nil {
 		return gateway.Wrap(gateway.KindUnavailable, err, "tracking hit not recorded")
@@ -120,7 +129,7 @@ func (l *Log) RecordHit(ctx context.Context, h gateway.TrackHit) error {
 // depends on the evidence being readable at once do. Errors: KindUnavailable when
 // ctx ends first (the hits stay durable and are stored later).
 func (l *Log) WaitStored(ctx context.Context) error {
-	target, _ := l.segs.durable()
+	target := l.segs.end()
 	for {
 		l.mu.Lock()
 		drained, moved := l.drained, l.drainedCh
@@ -140,16 +149,15 @@ func (l *Log) WaitStored(ctx context.Context) error {
 	}
 }
 
-// Lag is how far the drainer is behind the durable end of the log.
-func (l *Log) Lag() (drained, durable Pos) {
+// Lag is how far the drainer is behind the end of the written hits.
+func (l *Log) Lag() (drained, written Pos) {
 	l.mu.Lock()
 	drained = l.drained
 	l.mu.Unlock()
-	durable, _ = l.segs.durable()
-	return drained, durable
+	return drained, l.segs.end()
 }
 
-// Close stops taking hits, drains what is on disk into the store until ctx ends,
+// Close stops taking hits, drains what was written into the store until ctx ends,
 // and releases the directory. What is left undrained stays on disk for the next
 // Open of the directory.
 func (l *Log) Close(ctx context.Context) error {
@@ -176,7 +184,6 @@ func (l *Log) drain() {
 	var hits []gateway.TrackHit
 	var backoff time.Duration
 	for {
-		_, moved := l.segs.durable()
 		l.mu.Lock()
 		pos := l.drained
 		l.mu.Unlock()
@@ -216,14 +223,14 @@ func (l *Log) drain() {
 				return
 			}
 		default:
-			// Everything durable is drained.
+			// Everything written is drained.
 			select {
 			case <-l.stopping:
 				return
 			case <-l.runCtx.Done():
 				return
 			case <-l.kick: // drain at once
-			case <-moved:
+			case <-l.segs.written:
 				// Let hits gather for one larger transaction.
 				if !l.sleep(l.interval, true) {
 					return

@@ -29,6 +29,9 @@ const (
 	// DefaultWriteTimeout bounds how long RecordHit waits for the disk: past it the
 	// pixel is answered 503 rather than hang on a stuck disk.
 	DefaultWriteTimeout = 3 * time.Second
+	// DefaultSyncInterval is how often written hits are made durable with fdatasync
+	// (unless each append waits for its own): what a machine crash can lose.
+	DefaultSyncInterval = 100 * time.Millisecond
 	segmentSuffix       = ".hits"
 	lockName            = "LOCK"
 	idName              = "ID"
@@ -58,55 +61,77 @@ func (p Pos) Before(q Pos) bool {
 }
 
 // segments is the file side of a log directory: the lock, the identity, appending
-// with group commit and reading back. The drainer (drain.go) is built on it.
+// and syncing, and reading back. The drainer (drain.go) is built on it.
+//
+// An append copies the framed record into the segment through a shared memory
+// mapping, under a mutex and without a system call: once the copy is done the record
+// is in the kernel's page cache and survives the end of this process, kill -9
+// included. The disk goroutine does all the waiting on the disk: one fdatasync every
+// syncInterval makes the written records safe from a machine crash too, and it
+// creates and maps the next segment ahead of need. With syncEach an append also
+// waits for the fdatasync that covers it (group commit: one fdatasync serves every
+// record written meanwhile).
 type segments struct {
-	dir     string
-	id      string
-	lock    *os.File
-	segSize int64
-	timeout time.Duration // how long an append waits for its batch to be durable
-	sync    func(*os.File) error
+	dir          string
+	id           string
+	lock         *os.File
+	segSize      int64
+	timeout      time.Duration // how long an append waits for the disk
+	syncEach     bool
+	syncInterval time.Duration
+	sync         func(*os.File) error
 
-	mu      sync.Mutex
-	buf     []byte // framed records waiting for the next write
-	pending *batch // what the appenders of buf wait on
-	closed  bool
-	wake    chan struct{}
+	mu     sync.Mutex
+	closed bool
+	seg    *os.File
+	data   []byte // seg mapped shared, segSize bytes; nil when no segment is open
+	segNo  uint64
+	off    int64      // end of the written records in seg
+	sealed   []sealed      // full segments the disk goroutine has yet to sync and close
+	next     *openSeg      // the next segment, created ahead
+	prepared chan struct{} // closed when the disk goroutine has tried to create next
+	prepErr  error         // why its last try failed
 
-	// Owned by the writer goroutine.
-	spare []byte
-	seg   *os.File
-	segNo uint64
-	off   int64
+	// written is signalled (without blocking) after each append: it wakes an idle
+	// drainer.
+	written chan struct{}
+	kick    chan struct{} // the disk goroutine has work now
 
-	cmu       sync.Mutex
-	committed Pos           // end of the durable records of the segment being written
-	commitCh  chan struct{} // closed at the next commit
+	smu      sync.Mutex
+	synced   Pos           // end of the records made durable by fdatasync
+	syncedCh chan struct{} // closed when synced moves or a sync fails
+	lostSeg  uint64        // a segment whose fdatasync failed: its unsynced records may be lost
 
-	quit       chan struct{}
-	writerDone chan struct{}
+	lastNo   uint64 // the highest segment number used; owned by the disk goroutine
+	quit     chan struct{}
+	diskDone chan struct{}
 }
 
-// batch is the records of one write. Its appenders wait for done, or for expired:
-// one timer per batch, started by its first record, bounds the wait on a stuck disk
-// without each request paying for a timer of its own.
-type batch struct {
-	done    chan struct{}
-	err     error
-	expired chan struct{}
-	timer   *time.Timer
+// sealed is a full segment and the end of its records.
+type sealed struct {
+	f   *os.File
+	end Pos
 }
 
-func newBatch() *batch { return &batch{done: make(chan struct{}), expired: make(chan struct{})} }
+// openSeg is a created, preallocated and mapped segment.
+type openSeg struct {
+	f    *os.File
+	data []byte
+	no   uint64
+}
 
 // openSegments takes the directory's lock and reads or creates its identity; start
 // starts the writer.
-func openSegments(dir string, segSize int64, timeout time.Duration) (*segments, error) {
+func openSegments(dir string, o Options) (*segments, error) {
+	segSize, timeout, interval := o.SegmentSize, o.WriteTimeout, o.SyncInterval
 	if segSize <= 0 {
 		segSize = DefaultSegmentSize
 	}
 	if timeout <= 0 {
 		timeout = DefaultWriteTimeout
+	}
+	if interval <= 0 {
+		interval = DefaultSyncInterval
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create hit log directory: %w", err)
@@ -122,8 +147,9 @@ func openSegments(dir string, segSize int64, timeout time.Duration) (*segments, 
 		}
 		return nil, fmt.Errorf("lock hit log directory: %w", err)
 	}
-	s := &segments{dir: dir, lock: lock, segSize: segSize, timeout: timeout, sync: fdatasync, pending: newBatch(), wake: make(chan struct{}, 1),
-		commitCh: make(chan struct{}), quit: make(chan struct{}), writerDone: make(chan struct{})}
+	s := &segments{dir: dir, lock: lock, segSize: segSize, timeout: timeout, syncEach: o.SyncEach, syncInterval: interval,
+		sync: fdatasync, prepared: make(chan struct{}), written: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		syncedCh: make(chan struct{}), quit: make(chan struct{}), diskDone: make(chan struct{})}
 	if s.id, err = readOrCreateID(dir); err != nil {
 		lock.Close()
 		return nil, err
@@ -131,8 +157,8 @@ func openSegments(dir string, segSize int64, timeout time.Duration) (*segments, 
 	return s, nil
 }
 
-// start starts the writer. Its first write creates a segment numbered after every
-// existing one and after the drained position: a number is never used twice.
+// start starts the disk goroutine. The first segment it creates is numbered after
+// every existing one and after the drained position: a number is never used twice.
 func (s *segments) start(drained Pos) error {
 	nums, err := s.list()
 	if err != nil {
@@ -143,9 +169,10 @@ func (s *segments) start(drained Pos) error {
 		last = max(last, nums[len(nums)-1])
 	}
 	// Nothing is written yet: every existing segment is sealed.
-	s.segNo = last
-	s.committed = Pos{Segment: last + 1}
-	go s.run()
+	s.segNo, s.lastNo = last, last
+	s.synced = Pos{Segment: last + 1}
+	s.wakeDisk()
+	go s.disk()
 	return nil
 }
 
@@ -230,35 +257,112 @@ func (s *segments) list() ([]uint64, error) {
 	return nums, nil
 }
 
-// appendRecord frames payload, queues it for the next write and waits until it is
-// durable (written and fdatasynced) or ctx ends. A nil error means the record
-// survives a crash of this process or of the machine.
+// appendRecord frames payload into the segment being written. It returns once the
+// record is in the page cache (it survives this process ending, however it ends)
+// or, with syncEach, once an fdatasync has made it durable; or with an error when
+// the disk does not keep up within the write timeout or ctx ends first.
 func (s *segments) appendRecord(ctx context.Context, payload []byte) error {
 	if len(payload) == 0 || len(payload) > MaxRecord {
 		return fmt.Errorf("hit log record of %d bytes: want 1 to %d", len(payload), MaxRecord)
 	}
+	size := int64(headerSize + len(payload))
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	s.mu.Lock()
-	if s.closed {
+	for s.closed || s.data == nil || s.off+size > s.segSize {
+		if s.closed {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		if s.next != nil {
+			s.switchToNext()
+			continue
+		}
+		// The disk goroutine has not created the next segment yet: rare, unless the
+		// disk is slow or full.
+		prepared := s.prepared
 		s.mu.Unlock()
-		return ErrClosed
+		s.wakeDisk()
+		if timer == nil {
+			timer = time.NewTimer(s.timeout)
+		}
+		select {
+		case <-prepared:
+		case <-timer.C:
+			return fmt.Errorf("hit log: no segment to write after %s", s.timeout)
+		case <-ctx.Done():
+			return fmt.Errorf("hit log: no segment to write: %w", ctx.Err())
+		}
+		s.mu.Lock()
+		if err := s.prepErr; s.next == nil && err != nil {
+			s.mu.Unlock()
+			return err
+		}
 	}
-	s.buf = frame(s.buf, payload)
-	b := s.pending
-	if b.timer == nil {
-		b.timer = time.AfterFunc(s.timeout, func() { close(b.expired) })
-	}
+	rec := s.data[s.off : s.off+size]
+	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(rec[4:8], crc32.Checksum(payload, castagnoli))
+	copy(rec[headerSize:], payload)
+	s.off += size
+	end := Pos{Segment: s.segNo, Offset: s.off}
 	s.mu.Unlock()
 	select {
-	case s.wake <- struct{}{}:
-	default: // the writer is already due to run
+	case s.written <- struct{}{}:
+	default: // the drainer is already due to look
 	}
+	if !s.syncEach {
+		return nil
+	}
+	return s.waitSynced(ctx, end, timer)
+}
+
+// switchToNext seals the segment being written (the disk goroutine syncs and closes
+// it) and starts writing the one created ahead. The caller holds s.mu.
+func (s *segments) switchToNext() {
+	if s.seg != nil {
+		s.sealed = append(s.sealed, sealed{f: s.seg, end: Pos{Segment: s.segNo, Offset: s.off}})
+		_ = unix.Munmap(s.data) // the written pages stay in the page cache
+	}
+	n := s.next
+	s.seg, s.data, s.segNo, s.off, s.next = n.f, n.data, n.no, 0, nil
+	s.wakeDisk()
+}
+
+func (s *segments) wakeDisk() {
 	select {
-	case <-b.done:
-		return b.err
-	case <-b.expired:
-		return fmt.Errorf("hit log write not durable after %s", s.timeout)
-	case <-ctx.Done():
-		return fmt.Errorf("hit log write not durable in time: %w", ctx.Err())
+	case s.kick <- struct{}{}:
+	default: // already due to run
+	}
+}
+
+// waitSynced waits until an fdatasync covers end (syncEach).
+func (s *segments) waitSynced(ctx context.Context, end Pos, timer *time.Timer) error {
+	for {
+		s.smu.Lock()
+		synced, moved, lost := s.synced, s.syncedCh, s.lostSeg
+		s.smu.Unlock()
+		if !synced.Before(end) {
+			return nil
+		}
+		if lost == end.Segment {
+			return fmt.Errorf("sync hit log segment %d failed", end.Segment)
+		}
+		s.wakeDisk()
+		if timer == nil {
+			timer = time.NewTimer(s.timeout)
+			defer timer.Stop()
+		}
+		select {
+		case <-moved:
+		case <-timer.C:
+			return fmt.Errorf("hit log write not durable after %s", s.timeout)
+		case <-ctx.Done():
+			return fmt.Errorf("hit log write not durable in time: %w", ctx.Err())
+		}
 	}
 }
 
@@ -269,116 +373,152 @@ func frame(buf, payload []byte) []byte {
 	return append(append(buf, h[:]...), payload...)
 }
 
-// run is the writer: each round takes everything appended since the last one and
-// makes it durable with one write and one fdatasync (group commit).
-func (s *segments) run() {
-	defer close(s.writerDone)
+// disk is the goroutine that waits on the disk so that appends do not: every
+// syncInterval, and at once when kicked, it syncs and closes the sealed segments,
+// syncs the one being written and creates the next one if there is none.
+func (s *segments) disk() {
+	defer close(s.diskDone)
+	tick := time.NewTicker(s.syncInterval)
+	defer tick.Stop()
 	for {
 		select {
-		case <-s.wake:
-			s.flush()
+		case <-tick.C:
+		case <-s.kick:
 		case <-s.quit:
-			s.flush() // what was appended before Close
+			s.syncWritten() // what was appended before Close
 			return
 		}
+		s.syncWritten()
+		s.createNext()
 	}
 }
 
-func (s *segments) flush() {
+// syncWritten makes every record written so far durable.
+func (s *segments) syncWritten() {
 	s.mu.Lock()
-	data, b := s.buf, s.pending
-	if len(data) == 0 {
-		s.mu.Unlock()
+	full := s.sealed
+	s.sealed = nil
+	f, end := s.seg, Pos{Segment: s.segNo, Offset: s.off}
+	s.mu.Unlock()
+	for _, sg := range full {
+		err := s.sync(sg.f)
+		sg.f.Close()
+		s.publishSynced(sg.end, err)
+	}
+	s.smu.Lock()
+	done := !s.synced.Before(end)
+	s.smu.Unlock()
+	if f == nil || done {
 		return
 	}
-	s.buf, s.pending = s.spare[:0], newBatch()
-	s.mu.Unlock()
-	b.err = s.write(data)
-	b.timer.Stop()
-	s.spare = data
-	close(b.done)
-}
-
-func (s *segments) write(data []byte) error {
-	if s.seg == nil || (s.off > 0 && s.off+int64(len(data)) > s.segSize) {
-		if err := s.rotate(); err != nil {
-			return err
-		}
-	}
-	if _, err := s.seg.WriteAt(data, s.off); err != nil {
-		s.abandon()
-		return fmt.Errorf("write hit log: %w", err)
-	}
-	if err := s.sync(s.seg); err != nil {
+	err := s.sync(f)
+	if err != nil {
 		// After a failed fdatasync the kernel may have dropped the dirty pages:
-		// nothing in this segment past the last good offset can be trusted, and the
-		// next write goes to a fresh segment.
-		s.abandon()
-		return fmt.Errorf("sync hit log: %w", err)
+		// nothing written to this segment since its last good sync can be trusted,
+		// and the next append starts a fresh segment.
+		s.mu.Lock()
+		if s.seg == f {
+			(&openSeg{f: s.seg, data: s.data}).close()
+			s.seg, s.data = nil, nil
+		}
+		s.mu.Unlock()
 	}
-	s.off += int64(len(data))
-	s.publish(Pos{Segment: s.segNo, Offset: s.off})
-	return nil
+	s.publishSynced(end, err)
 }
 
-// rotate seals the current segment and starts the next one, preallocated so that
-// each fdatasync has no size change to journal.
-func (s *segments) rotate() error {
-	n := s.segNo + 1
+// publishSynced records that everything before end is durable, or that syncing the
+// segment of end failed, and wakes the appenders waiting for a sync.
+func (s *segments) publishSynced(end Pos, err error) {
+	s.smu.Lock()
+	if err != nil {
+		s.lostSeg = end.Segment
+	} else if s.synced.Before(end) {
+		s.synced = end
+	}
+	ch := s.syncedCh
+	s.syncedCh = make(chan struct{})
+	s.smu.Unlock()
+	close(ch)
+}
+
+// createNext creates, preallocates and maps the next segment when there is none
+// waiting, and tells the appenders waiting for it.
+func (s *segments) createNext() {
+	s.mu.Lock()
+	need := s.next == nil && !s.closed
+	s.mu.Unlock()
+	if !need {
+		return
+	}
+	n := s.lastNo + 1
+	next, err := s.create(n)
+	if err == nil {
+		s.lastNo = n
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if next != nil && s.closed {
+		next.close()
+		os.Remove(s.path(n))
+		next = nil
+	}
+	s.next, s.prepErr = next, err
+	close(s.prepared)
+	s.prepared = make(chan struct{})
+}
+
+// create makes segment n: its blocks allocated (writing through the mapping then
+// never meets a full disk), durable in the directory, and mapped.
+func (s *segments) create(n uint64) (*openSeg, error) {
 	f, err := os.OpenFile(s.path(n), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("create hit log segment: %w", err)
+		return nil, fmt.Errorf("create hit log segment: %w", err)
 	}
-	if err := unix.Fallocate(int(f.Fd()), 0, 0, s.segSize); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+	fail := func(err error) (*openSeg, error) {
 		f.Close()
 		os.Remove(s.path(n))
-		return fmt.Errorf("preallocate hit log segment: %w", err)
+		return nil, err
+	}
+	err = unix.Fallocate(int(f.Fd()), 0, 0, s.segSize)
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		err = f.Truncate(s.segSize) // a file system without preallocation
+	}
+	if err != nil {
+		return fail(fmt.Errorf("preallocate hit log segment: %w", err))
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(s.path(n))
-		return fmt.Errorf("sync hit log segment: %w", err)
+		return fail(fmt.Errorf("sync hit log segment: %w", err))
 	}
 	if err := syncDir(s.dir); err != nil {
-		f.Close()
-		os.Remove(s.path(n))
-		return err
+		return fail(err)
 	}
-	if s.seg != nil {
-		s.seg.Close()
+	data, err := unix.Mmap(int(f.Fd()), 0, int(s.segSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fail(fmt.Errorf("map hit log segment: %w", err))
 	}
-	s.seg, s.segNo, s.off = f, n, 0
-	s.publish(Pos{Segment: n})
-	return nil
+	return &openSeg{f: f, data: data, no: n}, nil
 }
 
-func (s *segments) abandon() {
-	if s.seg != nil {
-		s.seg.Close()
-		s.seg = nil
-	}
+func (o *openSeg) close() {
+	_ = unix.Munmap(o.data)
+	o.f.Close()
 }
 
 func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
 
-func (s *segments) publish(p Pos) {
-	s.cmu.Lock()
-	s.committed = p
-	ch := s.commitCh
-	s.commitCh = make(chan struct{})
-	s.cmu.Unlock()
-	close(ch)
+// end returns the end of the written records: everything before it can be read.
+func (s *segments) end() Pos {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.data == nil {
+		// Nothing is being written: the next append starts the next segment.
+		return Pos{Segment: s.segNo + 1}
+	}
+	return Pos{Segment: s.segNo, Offset: s.off}
 }
 
-// durable returns the end of the durable records and a channel closed when it moves.
-func (s *segments) durable() (Pos, <-chan struct{}) {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	return s.committed, s.commitCh
-}
-
-// closeWriter refuses further appends and waits for the writer to finish the last
-// batch.
+// closeWriter refuses further appends, syncs what was written and closes the
+// segments.
 func (s *segments) closeWriter() {
 	s.mu.Lock()
 	if s.closed {
@@ -388,8 +528,19 @@ func (s *segments) closeWriter() {
 	s.closed = true
 	s.mu.Unlock()
 	close(s.quit)
-	<-s.writerDone
-	s.abandon()
+	<-s.diskDone
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seg != nil {
+		(&openSeg{f: s.seg, data: s.data}).close()
+		s.seg, s.data = nil, nil
+	}
+	if s.next != nil {
+		// Created ahead and never written: not a segment anyone needs.
+		s.next.close()
+		os.Remove(s.path(s.next.no))
+		s.next = nil
+	}
 }
 
 // unlock releases the directory; the log must not be used afterwards.
@@ -423,13 +574,13 @@ type reader struct {
 // readChunk bounds one read; it holds any record whole.
 const readChunk = 1 << 20
 
-// read passes the payloads of the durable records from p on (at most about one
+// read passes the payloads of the written records from p on (at most about one
 // chunk of them) to fn and returns the position after them. It returns p when there
 // is nothing new. A sealed segment ends at its first zero length, bad checksum or
 // record cut off by the end of the file; the position then moves to the next
-// segment. Damage inside the durable part of the segment being written is an error.
+// segment. Damage inside the written part of the segment being written is an error.
 func (r *reader) read(p Pos, fn func(payload []byte)) (Pos, error) {
-	end, _ := r.s.durable()
+	end := r.s.end()
 	if end.Before(p) || end == p {
 		return p, nil
 	}
@@ -500,7 +651,7 @@ func (r *reader) read(p Pos, fn func(payload []byte)) (Pos, error) {
 	next := Pos{Segment: p.Segment, Offset: p.Offset + int64(off)}
 	if damaged {
 		if !sealed {
-			return next, fmt.Errorf("hit log segment %d damaged at offset %d, inside its durable part", p.Segment, next.Offset)
+			return next, fmt.Errorf("hit log segment %d damaged at offset %d, inside its written part", p.Segment, next.Offset)
 		}
 		if off == 0 {
 			return r.nextSegment(p, end)

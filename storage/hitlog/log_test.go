@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,17 +104,17 @@ func record(t *testing.T, l *Log, from, to int) {
 	}
 }
 
-// waitDrained waits until the drainer has caught up with the durable end.
+// waitDrained waits until the drainer has caught up with the written end.
 func waitDrained(t *testing.T, l *Log) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		drained, durable := l.Lag()
-		if drained == durable {
+		drained, written := l.Lag()
+		if drained == written {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not drained: at %v, durable up to %v", drained, durable)
+			t.Fatalf("not drained: at %v, written up to %v", drained, written)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -168,7 +169,7 @@ func TestUndrainedHitsAreStoredAfterRestartExactlyOnce(t *testing.T) {
 	l := open(t, dir, store, Options{MaxBatch: 50})
 	record(t, l, 0, 100)
 	waitDrained(t, l)
-	// The database goes away: hits are still accepted (they are durable on disk) but
+	// The database goes away: hits are still accepted (they are in the log) but
 	// not drained, and the process stops before it comes back.
 	store.setFail(errors.New("database down"))
 	record(t, l, 100, 300)
@@ -263,8 +264,18 @@ func TestSegmentsRotateAndDrainedOnesAreDeleted(t *testing.T) {
 	store.setFail(nil)
 	waitDrained(t, l)
 	wantExactlyOnce(t, store, 200)
-	if files := segmentFiles(t, dir); len(files) != 1 {
-		t.Errorf("segments left after the drain = %v, want only the one being written", files)
+	// Left: the segment being written and the next one, created ahead.
+	_, written := l.Lag()
+	files := segmentFiles(t, dir)
+	for _, f := range files {
+		var n uint64
+		fmt.Sscanf(filepath.Base(f), "%d", &n)
+		if n < written.Segment {
+			t.Errorf("drained segment %s is still on disk", f)
+		}
+	}
+	if len(files) > 2 {
+		t.Errorf("segments left after the drain = %v, want the one being written and one created ahead", files)
 	}
 }
 
@@ -358,7 +369,7 @@ func TestWaitStoredReturnsOnceEveryEarlierHitIsStored(t *testing.T) {
 
 func TestAStuckDiskAnswersUnavailableWithinTheWriteTimeout(t *testing.T) {
 	store := newMemStore()
-	l := open(t, t.TempDir(), store, Options{WriteTimeout: 100 * time.Millisecond})
+	l := open(t, t.TempDir(), store, Options{WriteTimeout: 100 * time.Millisecond, SyncEach: true})
 	stuck := make(chan struct{})
 	l.segs.sync = func(f *os.File) error { <-stuck; return fdatasync(f) } // set before the first write
 	start := time.Now()
@@ -375,4 +386,36 @@ func TestAStuckDiskAnswersUnavailableWithinTheWriteTimeout(t *testing.T) {
 		t.Fatalf("RecordHit() after the disk recovered = %v", err)
 	}
 	waitDrained(t, l)
+}
+
+func TestAHitIsAnsweredBeforeItsFdatasyncAndSyncedInTheBackground(t *testing.T) {
+	store := newMemStore()
+	l := open(t, t.TempDir(), store, Options{SyncInterval: 5 * time.Millisecond, WriteTimeout: 100 * time.Millisecond})
+	stuck := make(chan struct{})
+	var syncs atomic.Int32
+	l.segs.sync = func(f *os.File) error { <-stuck; syncs.Add(1); return fdatasync(f) } // set before the first write
+	// The disk stalls: hits are still answered (a wait for their fdatasync would
+	// fail after the 100ms write timeout) and still drained.
+	record(t, l, 0, 50)
+	waitDrained(t, l)
+	wantExactlyOnce(t, store, 50)
+	if syncs.Load() != 0 {
+		t.Fatalf("%d fdatasyncs completed on a stalled disk", syncs.Load())
+	}
+	close(stuck)
+	// The disk goroutine makes them durable on its own.
+	_, written := l.Lag()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.segs.smu.Lock()
+		synced := l.segs.synced
+		l.segs.smu.Unlock()
+		if !synced.Before(written) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("synced up to %v, written up to %v: the background fdatasync did not come", synced, written)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

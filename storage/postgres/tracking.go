@@ -105,7 +105,10 @@ func (db *DB) RecentHitKinds(ctx context.Context, deliveryID string, since time.
 func (db *DB) PurgeTrackingHits(ctx context.Context, now time.Time) (int64, error) {
 	tag, err := db.pool.Exec(ctx, `
 		DELETE FROM tracking_hits h
-		WHERE h.at < $1::timestamptz - make_interval(days => coalesce(
+		-- No retention is shorter than a day: the first bound lets the BRIN index on
+		-- at skip the recent block ranges.
+		WHERE h.at < $1::timestamptz - interval '1 day'
+		AND h.at < $1::timestamptz - make_interval(days => coalesce(
 			(SELECT s.raw_retention_days FROM tenant_tracking_settings s WHERE s.tenant_id = h.tenant_id), $2))`,
 		now, gateway.DefaultRawRetentionDays)
 	if err != nil {
@@ -119,7 +122,10 @@ func (db *DB) TrackingHits(ctx context.Context, tenantID, invoiceID string) ([]g
 	rows, err := db.pool.Query(ctx, `
 		SELECT id, delivery_id, token_kind, event_type, at, method, coalesce(user_agent, ''), coalesce(ip_prefix, ''),
 			classification, reason
-		FROM tracking_hits WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY id`, tenantID, invoiceID)
+		FROM tracking_hits
+		WHERE delivery_id IN (SELECT id FROM deliveries WHERE invoice_id = $2 AND tenant_id = $1)
+		AND tenant_id = $1 AND invoice_id = $2
+		ORDER BY id`, tenantID, invoiceID)
 	if err != nil {
 		return nil, dbError(err, "tracking hits")
 	}
