@@ -42,7 +42,7 @@ type Options struct {
 	// SyncEach makes RecordHit wait until an fdatasync covers its hit (shared by
 	// the hits written meanwhile), so that a machine crash loses nothing answered.
 	SyncEach bool
-	Log          *slog.Logger
+	Log      *slog.Logger
 }
 
 // Log records tracking hits durably on local disk and drains them into a Store.

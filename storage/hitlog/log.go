@@ -81,12 +81,12 @@ type segments struct {
 	syncInterval time.Duration
 	sync         func(*os.File) error
 
-	mu     sync.Mutex
-	closed bool
-	seg    *os.File
-	data   []byte // seg mapped shared, segSize bytes; nil when no segment is open
-	segNo  uint64
-	off    int64      // end of the written records in seg
+	mu       sync.Mutex
+	closed   bool
+	seg      *os.File
+	data     []byte // seg mapped shared, segSize bytes; nil when no segment is open
+	segNo    uint64
+	off      int64         // end of the written records in seg
 	sealed   []sealed      // full segments the disk goroutine has yet to sync and close
 	next     *openSeg      // the next segment, created ahead
 	prepared chan struct{} // closed when the disk goroutine has tried to create next
