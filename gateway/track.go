@@ -524,7 +524,13 @@ func (t *Tracker) csrfToken(linkToken string, now time.Time) string {
 }
 
 func (t *Tracker) csrfValid(linkToken, value string, now time.Time) bool {
-	raw, err := base64.RawURLEncoding.DecodeString(value)
+	// One spelling per token: the decoder would skip CR and LF and accept spare
+	// bits in the last character, so the length is checked first and Strict rejects
+	// the rest.
+	if len(value) != base64.RawURLEncoding.EncodedLen(24) {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(value)
 	if err != nil || len(raw) != 24 {
 		return false
 	}
