@@ -87,9 +87,14 @@ func BenchmarkIntake(b *testing.B) {
 	// 32 ms on average whatever the server does). An open loop sends at a fixed rate,
 	// as independent accounting systems do, and times each request from when it was
 	// due, so a stall counts against every request it delayed.
+	//
+	// The first second is reported apart (cold-p99-ms): a fresh gateway plans its
+	// first statements on new connections and fills its key cache, which a running
+	// service has done long before; p50-ms and p99-ms are the seconds after it.
 	b.Run("single-at-rate", func(b *testing.B) {
 		rate, _ := strconv.Atoi(envOr("INVOICEGW_INTAKE_BENCH_RATE", "1000"))
-		requests := max(b.N, 5*rate)
+		warm := rate
+		requests := warm + max(b.N, 5*rate)
 		lat := make([]time.Duration, requests)
 		interval := time.Second / time.Duration(rate)
 		var wg sync.WaitGroup
@@ -109,10 +114,14 @@ func BenchmarkIntake(b *testing.B) {
 		wg.Wait()
 		elapsed := time.Since(start)
 		b.StopTimer()
-		slices.Sort(lat)
+		cold, steady := lat[:warm], lat[warm:]
+		slices.Sort(cold)
+		slices.Sort(steady)
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		b.ReportMetric(float64(requests)/elapsed.Seconds(), "invoices/s")
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(ms(steady[len(steady)/2]), "p50-ms")
+		b.ReportMetric(ms(steady[len(steady)*99/100]), "p99-ms")
+		b.ReportMetric(ms(cold[len(cold)*99/100]), "cold-p99-ms")
 	})
 	b.Run("batch500", func(b *testing.B) {
 		batch := func() string {
