@@ -287,16 +287,8 @@ func (s *segments) appendRecord(ctx context.Context, payload []byte) error {
 		// disk is slow or full.
 		prepared := s.prepared
 		s.mu.Unlock()
-		s.wakeDisk()
-		if timer == nil {
-			timer = time.NewTimer(s.timeout)
-		}
-		select {
-		case <-prepared:
-		case <-timer.C:
-			return fmt.Errorf("hit log: no segment to write after %s", s.timeout)
-		case <-ctx.Done():
-			return fmt.Errorf("hit log: no segment to write: %w", ctx.Err())
+		if err := s.waitDisk(ctx, prepared, &timer, "no segment to write"); err != nil {
+			return err
 		}
 		s.mu.Lock()
 		if err := s.prepErr; s.next == nil && err != nil {
@@ -318,7 +310,24 @@ func (s *segments) appendRecord(ctx context.Context, payload []byte) error {
 	if !s.syncEach {
 		return nil
 	}
-	return s.waitSynced(ctx, end, timer)
+	return s.waitSynced(ctx, end, &timer)
+}
+
+// waitDisk wakes the disk goroutine and waits for ch. One timer bounds all the waits
+// of an append: it starts at the first.
+func (s *segments) waitDisk(ctx context.Context, ch <-chan struct{}, timer **time.Timer, what string) error {
+	s.wakeDisk()
+	if *timer == nil {
+		*timer = time.NewTimer(s.timeout)
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-(*timer).C:
+		return fmt.Errorf("hit log: %s after %s", what, s.timeout)
+	case <-ctx.Done():
+		return fmt.Errorf("hit log: %s: %w", what, ctx.Err())
+	}
 }
 
 // switchToNext seals the segment being written (the disk goroutine syncs and closes
@@ -341,7 +350,7 @@ func (s *segments) wakeDisk() {
 }
 
 // waitSynced waits until an fdatasync covers end (syncEach).
-func (s *segments) waitSynced(ctx context.Context, end Pos, timer *time.Timer) error {
+func (s *segments) waitSynced(ctx context.Context, end Pos, timer **time.Timer) error {
 	for {
 		s.smu.Lock()
 		synced, moved, lost := s.synced, s.syncedCh, s.lostSeg
@@ -352,17 +361,8 @@ func (s *segments) waitSynced(ctx context.Context, end Pos, timer *time.Timer) e
 		if lost == end.Segment {
 			return fmt.Errorf("sync hit log segment %d failed", end.Segment)
 		}
-		s.wakeDisk()
-		if timer == nil {
-			timer = time.NewTimer(s.timeout)
-			defer timer.Stop()
-		}
-		select {
-		case <-moved:
-		case <-timer.C:
-			return fmt.Errorf("hit log write not durable after %s", s.timeout)
-		case <-ctx.Done():
-			return fmt.Errorf("hit log write not durable in time: %w", ctx.Err())
+		if err := s.waitDisk(ctx, moved, timer, "write not durable"); err != nil {
+			return err
 		}
 	}
 }
