@@ -367,13 +367,6 @@ func (s *segments) waitSynced(ctx context.Context, end Pos, timer **time.Timer) 
 	}
 }
 
-func frame(buf, payload []byte) []byte {
-	var h [headerSize]byte
-	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(h[4:8], crc32.Checksum(payload, castagnoli))
-	return append(append(buf, h[:]...), payload...)
-}
-
 // disk is the goroutine that waits on the disk so that appends do not: every
 // syncInterval, and at once when kicked, it syncs and closes the sealed segments,
 // syncs the one being written and creates the next one if there is none.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sync"
@@ -418,4 +419,12 @@ func TestAHitIsAnsweredBeforeItsFdatasyncAndSyncedInTheBackground(t *testing.T) 
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// frame is a record as appendRecord lays it out: what a torn write leaves part of.
+func frame(buf, payload []byte) []byte {
+	var h [headerSize]byte
+	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(h[4:8], crc32.Checksum(payload, castagnoli))
+	return append(append(buf, h[:]...), payload...)
 }
