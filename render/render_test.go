@@ -2,17 +2,22 @@ package render_test
 
 import (
 	"bytes"
+	"compress/zlib"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 
 	"github.com/invoicegw/invoicegw/gateway"
 	"github.com/invoicegw/invoicegw/gateway/i18n"
@@ -483,4 +488,56 @@ func TestEveryAcceptedLocalePrints(t *testing.T) {
 			t.Errorf("locale %q: accepted by validation, got %v from i18n", tag, err)
 		}
 	}
+}
+
+// TestCIDToGIDMapCoversEveryCharacter checks the embedded fonts' CIDToGIDMap streams,
+// which stop at the highest character a document uses: every character printed on
+// the page must map to a real glyph (not glyph 0, .notdef) in at least one font.
+func TestCIDToGIDMapCoversEveryCharacter(t *testing.T) {
+	r := newRenderer(t)
+	for _, name := range []string{"unicode-names", "locale-fr", "bhd"} {
+		t.Run(name, func(t *testing.T) {
+			pdf := mustRender(t, r, document(t, fixture(t, name)))
+			maps := cidToGIDMaps(t, pdf)
+			if len(maps) == 0 {
+				t.Fatal("got no CIDToGIDMap stream, want one per embedded font")
+			}
+			printed := map[rune]bool{}
+			for _, page := range pdftest.Pages(t, pdf) {
+				for _, c := range page {
+					printed[c] = !unicode.IsSpace(c)
+				}
+			}
+			for c, check := range printed {
+				if check && !slices.ContainsFunc(maps, func(m []byte) bool {
+					return 2*int(c)+1 < len(m) && (m[2*c] != 0 || m[2*c+1] != 0)
+				}) {
+					t.Errorf("got %q (U+%04X) printed but mapped to no glyph in any font", c, c)
+				}
+			}
+		})
+	}
+}
+
+// cidToGIDMaps returns the decompressed CIDToGIDMap stream of every font in pdf.
+func cidToGIDMaps(t *testing.T, pdf []byte) [][]byte {
+	t.Helper()
+	var maps [][]byte
+	for _, ref := range regexp.MustCompile(`/CIDToGIDMap (\d+) 0 R`).FindAllSubmatch(pdf, -1) {
+		obj := regexp.MustCompile(`(?s)\n` + string(ref[1]) + ` 0 obj\n<</Length (\d+)/Filter /FlateDecode>>\nstream\n`).FindSubmatchIndex(pdf)
+		if obj == nil {
+			t.Fatalf("got /CIDToGIDMap %s 0 R but no such stream object", ref[1])
+		}
+		n, _ := strconv.Atoi(string(pdf[obj[2]:obj[3]]))
+		zr, err := zlib.NewReader(bytes.NewReader(pdf[obj[1] : obj[1]+n]))
+		if err != nil {
+			t.Fatalf("CIDToGIDMap object %s: %v", ref[1], err)
+		}
+		m, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("CIDToGIDMap object %s: %v", ref[1], err)
+		}
+		maps = append(maps, m)
+	}
+	return maps
 }

@@ -34,6 +34,7 @@ const bounceDomain = "gw.test"
 type harness struct {
 	t      testing.TB
 	db     *postgres.DB
+	dbURL  string // tagged with the harness's own application_name
 	intake *gateway.Intake
 	arch   gateway.Archive
 	tenant gateway.Tenant
@@ -118,7 +119,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err := db.CreateTenant(ctx, ten, gateway.NewID("key"), hash); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, db: db, intake: gateway.NewIntake(db, arch, bounceDomain, time.Now, log), arch: arch, tenant: ten}
+	return &harness{t: t, db: db, dbURL: dbURL, intake: gateway.NewIntake(db, arch, bounceDomain, time.Now, log), arch: arch, tenant: ten}
 }
 
 type testWriter struct{ t testing.TB }

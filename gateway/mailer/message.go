@@ -40,6 +40,7 @@ func (Builder) BuildMessage(m gateway.Mail) ([]byte, error) {
 		}
 	}
 	var buf bytes.Buffer
+	buf.Grow(messageSize(m))
 	if _, err := msg.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("compose message: %w", err)
 	}
@@ -104,10 +105,23 @@ func checkRSA(k *rsa.PrivateKey) (crypto.Signer, error) {
 	return k, nil
 }
 
+// messageSize estimates the composed size of m, so the buffer is allocated once
+// instead of doubling through a PDF's worth of base64: the attachments grow by 4/3
+// plus line ends, both bodies are quoted-printable, and headers and MIME boundaries
+// take a few kilobytes.
+func messageSize(m gateway.Mail) int {
+	n := 4096 + 2*(len(m.Text)+len(m.HTML))
+	for _, a := range m.Attachments {
+		n += len(a.Data)*4/3 + len(a.Data)/38 + 512
+	}
+	return n
+}
+
 // crlf turns bare LFs into CRLF, so the archived bytes are byte for byte what SMTP
-// carries (the DATA writer would convert them otherwise).
+// carries (the DATA writer would convert them otherwise). go-mail already ends its
+// lines with CRLF, so usually b comes back as it is, without a copy.
 func crlf(b []byte) []byte {
-	if !bytes.Contains(b, []byte("\n")) {
+	if !hasBareLF(b) {
 		return b
 	}
 	out := make([]byte, 0, len(b)+len(b)/50)
@@ -118,4 +132,18 @@ func crlf(b []byte) []byte {
 		out = append(out, c)
 	}
 	return out
+}
+
+func hasBareLF(b []byte) bool {
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		if i == 0 || b[i-1] != '\r' {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }

@@ -4153,8 +4153,17 @@ func (f *Fpdf) putfonts() {
 				f.out(s.String())
 				f.out("endobj")
 
-				// Embed CIDToGIDMap
-				cidToGidMap := make([]byte, 256*256*2)
+				// Embed CIDToGIDMap. The map only needs to reach the highest character
+				// this document uses (a reader maps the CIDs past its end to glyph 0, and
+				// no text here uses them); the full 128 KiB map cost a deflate of mostly
+				// zeros per font per document.
+				highest := 0
+				for cc := range CodeSignDictionary {
+					if cc > highest {
+						highest = cc
+					}
+				}
+				cidToGidMap := make([]byte, (highest+1)*2)
 
 				for cc, glyph := range CodeSignDictionary {
 					cidToGidMap[cc*2] = byte(glyph >> 8)
