@@ -36,20 +36,25 @@ type Checkpointer struct {
 	signer  *evidence.Signer
 	now     func() time.Time
 	log     *slog.Logger
+	// maxHeads is maxCheckpointHeads; tests lower it.
+	maxHeads int
 }
 
 // NewCheckpointer returns the checkpoint use case.
 func NewCheckpointer(store CheckpointStore, archive Archive, signer *evidence.Signer, now func() time.Time, log *slog.Logger) *Checkpointer {
-	return &Checkpointer{store: store, archive: archive, signer: signer, now: now, log: log}
+	return &Checkpointer{store: store, archive: archive, signer: signer, now: now, log: log, maxHeads: maxCheckpointHeads}
 }
 
-// Checkpoint signs checkpoints until no chain head is pending and returns how many
-// it made. Errors: KindUnavailable; KindConflict when another instance is
+// Checkpoint signs checkpoints over the chain heads pending when it starts and returns
+// how many it made: one, or more while a backlog fills whole checkpoints. Heads that
+// change meanwhile wait for the next call; under steady intake, going on until none
+// is pending would chase new events forever with a small checkpoint (an archive PUT
+// and a transaction) every few tens of milliseconds. Errors: KindUnavailable; KindConflict when another instance is
 // checkpointing at the same time (harmless: it covers the same heads).
 func (c *Checkpointer) Checkpoint(ctx context.Context) (int, error) {
 	made := 0
 	for {
-		heads, err := c.store.PendingHeads(ctx, maxCheckpointHeads)
+		heads, err := c.store.PendingHeads(ctx, c.maxHeads)
 		if err != nil || len(heads) == 0 {
 			return made, err
 		}
@@ -77,6 +82,9 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (int, error) {
 		}
 		c.log.InfoContext(ctx, "checkpoint signed", "number", cp.Number, "heads", cp.Size, "root", cp.Root)
 		made++
+		if len(heads) < c.maxHeads {
+			return made, nil
+		}
 	}
 }
 
