@@ -46,9 +46,13 @@ func BenchmarkDeliveryEndToEnd(b *testing.B) {
 				}
 				if c, err := net.DialTimeout("tcp", addr, time.Second); err != nil {
 					root, _ := filepath.Abs("../..")
-					if out, err := exec.Command(filepath.Join(root, "deployments/local/postfix.sh"), "start").CombinedOutput(); err != nil {
+					script := filepath.Join(root, "deployments/local/postfix.sh")
+					if out, err := exec.Command(script, "start").CombinedOutput(); err != nil {
 						b.Skipf("postfix not available: %s", out)
 					}
+					// Left running, this checkout's postfix would hold the port
+					// against other checkouts' tests.
+					b.Cleanup(func() { _ = exec.Command(script, "stop").Run() })
 				} else {
 					c.Close()
 				}

@@ -123,7 +123,9 @@ func TestDirectUsesSTARTTLSWhenOffered(t *testing.T) {
 
 // postfixAddr returns the loopback postfix of this checkout's
 // deployments/local/postfix.sh, starting it (or reloading it) first: a postfix that
-// merely answers on the port may be another checkout's, with another mailbox.
+// merely answers on the port may be another checkout's, with another mailbox. An
+// instance this test started is stopped when it ends: left running, it would hold
+// the port against every other checkout's tests (a CI clone's among them).
 func postfixAddr(t *testing.T) (addr, maildir string) {
 	t.Helper()
 	root, _ := filepath.Abs("../..")
@@ -132,14 +134,23 @@ func postfixAddr(t *testing.T) (addr, maildir string) {
 	if addr == "" {
 		addr = "127.0.0.1:2587"
 	}
-	if out, err := exec.Command(script, "start").CombinedOutput(); err != nil {
+	status, _ := exec.Command(script, "status").Output()
+	out, err := exec.Command(script, "start").CombinedOutput()
+	if err != nil {
 		servicetest.Unavailable(t, "`deployments/local/postfix.sh start` failed: "+string(out))
 	}
-	out, err := exec.Command(script, "mailbox").Output()
+	if !strings.Contains(string(status), " running on ") {
+		t.Cleanup(func() {
+			if out, err := exec.Command(script, "stop").CombinedOutput(); err != nil {
+				t.Errorf("postfix.sh stop: %v: %s", err, out)
+			}
+		})
+	}
+	mailbox, err := exec.Command(script, "mailbox").Output()
 	if err != nil {
 		t.Fatalf("postfix.sh mailbox: %v", err)
 	}
-	return addr, strings.TrimSpace(string(out))
+	return addr, strings.TrimSpace(string(mailbox))
 }
 
 // delivered waits for the Maildir file holding messageID and returns its bytes.
