@@ -118,7 +118,8 @@ func (l *Log) ID() string { return l.segs.id }
 // or the disk does not keep up within the write timeout or before ctx ends (the hit
 // may then still be stored).
 func (l *Log) RecordHit(ctx context.Context, h gateway.TrackHit) error {
-	if err := l.segs.appendRecord(ctx, appendHit(make([]byte, 0, 256), h)); err != nil {
+	var buf [256]byte // on the stack: a hit with a longer user agent grows it onto the heap
+	if err := l.segs.appendRecord(ctx, appendHit(buf[:0], h)); err != nil {
 		return gateway.Wrap(gateway.KindUnavailable, err, "tracking hit not recorded")
 	}
 	return nil
@@ -182,12 +183,13 @@ func (l *Log) drain() {
 	r := &reader{s: l.segs}
 	defer r.closeFile()
 	var hits []gateway.TrackHit
+	strs := interner{}
 	var backoff time.Duration
 	for {
 		l.mu.Lock()
 		pos := l.drained
 		l.mu.Unlock()
-		next, err := l.readBatch(r, pos, &hits)
+		next, err := l.readBatch(r, pos, &hits, strs)
 		if err == nil && next != pos {
 			ctx, cancel := context.WithTimeout(l.runCtx, storeTimeout)
 			err = l.store.StoreHits(ctx, l.segs.id, hits, next)
@@ -240,14 +242,14 @@ func (l *Log) drain() {
 	}
 }
 
-// readBatch reads up to maxBatch hits from pos into *hits and returns the position
-// after them.
-func (l *Log) readBatch(r *reader, pos Pos, hits *[]gateway.TrackHit) (Pos, error) {
+// readBatch reads up to maxBatch hits from pos into *hits, their strings shared
+// through strs, and returns the position after them.
+func (l *Log) readBatch(r *reader, pos Pos, hits *[]gateway.TrackHit, strs interner) (Pos, error) {
 	*hits = (*hits)[:0]
 	next := pos
 	for len(*hits) < l.maxBatch {
 		p, err := r.read(next, func(b []byte) {
-			h, err := decodeHit(b)
+			h, err := decodeHit(b, strs)
 			if err != nil {
 				// A record that passed its checksum but does not decode was written by a
 				// different version of this code; holding the log back for it would stop

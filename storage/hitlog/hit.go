@@ -28,8 +28,33 @@ func appendHit(buf []byte, h gateway.TrackHit) []byte {
 
 var errBadHit = errors.New("not a hit record")
 
-// decodeHit is the inverse of appendHit.
-func decodeHit(b []byte) (gateway.TrackHit, error) {
+// interner hands out one string per distinct value read back: a hit's fields repeat
+// from hit to hit (the same few kinds, classes and reasons; one delivery's IDs for
+// each of its opens), so the drainer allocates a string only for a value it has not
+// seen lately.
+type interner map[string]string
+
+// maxInterned bounds an interner; it is cleared when full.
+const maxInterned = 4096
+
+func (in interner) str(b []byte) string {
+	if in == nil {
+		return string(b)
+	}
+	if s, ok := in[string(b)]; ok { // a look-up by string(b) does not allocate
+		return s
+	}
+	if len(in) >= maxInterned {
+		clear(in)
+	}
+	s := string(b)
+	in[s] = s
+	return s
+}
+
+// decodeHit is the inverse of appendHit; in (which may be nil) shares the strings
+// between hits.
+func decodeHit(b []byte, in interner) (gateway.TrackHit, error) {
 	var h gateway.TrackHit
 	if len(b) == 0 || b[0] != hitVersion {
 		return h, fmt.Errorf("%w: unknown version", errBadHit)
@@ -48,7 +73,7 @@ func decodeHit(b []byte) (gateway.TrackHit, error) {
 		if n <= 0 || size > uint64(len(b)-n) {
 			return h, fmt.Errorf("%w: truncated", errBadHit)
 		}
-		*dst = string(b[n : n+int(size)])
+		*dst = in.str(b[n : n+int(size)])
 		b = b[n+int(size):]
 	}
 	if len(b) != 0 {

@@ -266,7 +266,6 @@ func (s *segments) appendRecord(ctx context.Context, payload []byte) error {
 		return fmt.Errorf("hit log record of %d bytes: want 1 to %d", len(payload), MaxRecord)
 	}
 	size := int64(headerSize + len(payload))
-	sum := crc32.Checksum(payload, castagnoli) // outside the lock
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -298,8 +297,10 @@ func (s *segments) appendRecord(ctx context.Context, payload []byte) error {
 	}
 	rec := s.data[s.off : s.off+size]
 	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(rec[4:8], sum)
 	copy(rec[headerSize:], payload)
+	// The checksum is taken of the copy, under the lock: a few ns for a hit's size,
+	// and payload passed to crc32 would escape, costing the caller an allocation.
+	binary.LittleEndian.PutUint32(rec[4:8], crc32.Checksum(rec[headerSize:], castagnoli))
 	s.off += size
 	end := Pos{Segment: s.segNo, Offset: s.off}
 	s.mu.Unlock()

@@ -330,14 +330,14 @@ func TestHitRecordsRoundTrip(t *testing.T) {
 		TenantID: "t", InvoiceID: "i", DeliveryID: "d", TokenKind: gateway.TokenHoneypot, Event: gateway.EventClicked,
 		At: time.Date(2026, 12, 4, 1, 2, 3, 456789, time.UTC), Method: "HEAD", Classification: "machine", Reason: "head_request",
 		PrivacyMode: gateway.PrivacyAnonymous}} {
-		got, err := decodeHit(appendHit(nil, h))
+		got, err := decodeHit(appendHit(nil, h), interner{})
 		if err != nil || got != h {
 			t.Errorf("decodeHit(appendHit(%+v)) = %+v, %v", h, got, err)
 		}
 	}
 	b := appendHit(nil, testHit(1))
 	for _, bad := range [][]byte{nil, {2}, b[:len(b)-1], append(b, 0)} {
-		if _, err := decodeHit(bad); err == nil {
+		if _, err := decodeHit(bad, nil); err == nil {
 			t.Errorf("decodeHit(%q) = nil error, want one", bad)
 		}
 	}

@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -96,21 +98,67 @@ func (s *HitStore) StoreHits(ctx context.Context, logID string, hits []gateway.T
 
 type firstKey struct{ delivery, event, class string }
 
-var hitColumns = []string{"tenant_id", "invoice_id", "delivery_id", "token_kind", "event_type", "at", "method",
-	"user_agent", "ip_prefix", "classification", "reason"}
+// copyHitsSQL appends hits in COPY's binary format, encoded by appendCopyHit.
+const copyHitsSQL = `COPY tracking_hits (tenant_id, invoice_id, delivery_id, token_kind, event_type, at, method,
+	user_agent, ip_prefix, classification, reason) FROM STDIN (FORMAT binary)`
 
-// copyHits appends the hits with one COPY.
+// copyHitsFields is the number of columns in copyHitsSQL.
+const copyHitsFields = 11
+
+// copyBufs holds the COPY buffers between batches.
+var copyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// copyHits appends the hits with one COPY. The rows are encoded here rather than
+// through pgx.CopyFrom: every hit is the same eleven strings and a time, and pgx's
+// generic path (a []any per row, each value boxed and planned) cost more CPU per hit
+// than the rest of the drain together.
 func copyHits(ctx context.Context, tx pgx.Tx, hits []gateway.TrackHit) error {
-	rows := make([][]any, len(hits))
-	for i, h := range hits {
-		rows[i] = []any{h.TenantID, h.InvoiceID, h.DeliveryID, string(h.TokenKind), string(h.Event), h.At, h.Method,
-			nullable(h.UserAgent), nullable(h.IPPrefix), h.Classification, h.Reason}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := append((*bp)[:0], "PGCOPY\n\xff\r\n\x00"...)
+	buf = binary.BigEndian.AppendUint32(buf, 0) // flags
+	buf = binary.BigEndian.AppendUint32(buf, 0) // header extension length
+	for _, h := range hits {
+		buf = appendCopyHit(buf, h)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tracking_hits"}, hitColumns, pgx.CopyFromRows(rows)); err != nil {
+	buf = binary.BigEndian.AppendUint16(buf, 0xffff) // trailer: -1 fields
+	*bp = buf
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf), copyHitsSQL); err != nil {
 		return fmt.Errorf("copy tracking hits: %w", err)
 	}
 	return nil
 }
+
+// appendCopyHit encodes one row of copyHitsSQL: a field count, then each field as
+// a length and its bytes (-1 for NULL). Text is its UTF-8 bytes, as the server checks
+// them; timestamptz is microseconds since 2000-01-01 UTC.
+func appendCopyHit(buf []byte, h gateway.TrackHit) []byte {
+	buf = binary.BigEndian.AppendUint16(buf, copyHitsFields)
+	for _, s := range [...]string{h.TenantID, h.InvoiceID, h.DeliveryID, string(h.TokenKind), string(h.Event)} {
+		buf = appendCopyText(buf, s)
+	}
+	buf = binary.BigEndian.AppendUint32(buf, 8)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(h.At.UnixMicro()-postgresEpochMicros))
+	buf = appendCopyText(buf, h.Method)
+	for _, s := range [...]string{h.UserAgent, h.IPPrefix} {
+		if s == "" {
+			buf = binary.BigEndian.AppendUint32(buf, 0xffffffff) // NULL: not recorded in this privacy mode
+			continue
+		}
+		buf = appendCopyText(buf, s)
+	}
+	buf = appendCopyText(buf, h.Classification)
+	return appendCopyText(buf, h.Reason)
+}
+
+func appendCopyText(buf []byte, s string) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+	return append(buf, s...)
+}
+
+// postgresEpochMicros is 2000-01-01 UTC, where PostgreSQL's timestamps count from,
+// in Unix microseconds.
+const postgresEpochMicros = 946_684_800_000_000
 
 func keyOf(h gateway.TrackHit) firstKey {
 	return firstKey{h.DeliveryID, string(h.Event), h.Classification}
@@ -173,11 +221,4 @@ func recordFirsts(ctx context.Context, tx pgx.Tx, hits []gateway.TrackHit) error
 		}
 	}
 	return nil
-}
-
-func nullable(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }

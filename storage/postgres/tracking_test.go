@@ -77,6 +77,40 @@ func TestHitStoreStoresEveryHitEachFirstOnceAndThePosition(t *testing.T) {
 	}
 }
 
+func TestStoredHitsReadBackFieldForFieldWithoutAgentOrNetworkInAnonymousMode(t *testing.T) {
+	db, pool := newDB(t)
+	ten := newTenant(t, db)
+	r := newRecord(t, ten.ID, "INV-HIT-FIELDS")
+	ctx := context.Background()
+	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 5, 8, 30, 1, 123456789, time.UTC)
+	full := hitOn(r, "human", at)
+	full.UserAgent, full.Reason = "Mozilla/5.0 (Ünïcode; tab\there)", "browser"
+	anon := hitOn(r, "machine", at.Add(time.Second))
+	anon.UserAgent, anon.IPPrefix, anon.Reason, anon.Method, anon.PrivacyMode = "", "", "head_request", "HEAD", gateway.PrivacyAnonymous
+	if err := postgres.NewHitStore(pool).StoreHits(ctx, "log", []gateway.TrackHit{full, anon}, hitlog.Pos{Segment: 1, Offset: 1}); err != nil {
+		t.Fatalf("StoreHits() error = %v", err)
+	}
+	got, err := db.TrackingHits(ctx, ten.ID, r.ID)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("TrackingHits() = %d hits, %v; want 2", len(got), err)
+	}
+	for i, h := range []gateway.TrackHit{full, anon} {
+		want := gateway.RawHit{ID: got[i].ID, DeliveryID: h.DeliveryID, TokenKind: string(h.TokenKind), Event: string(h.Event),
+			At: h.At.Truncate(time.Microsecond), Method: h.Method, UserAgent: h.UserAgent, IPPrefix: h.IPPrefix,
+			Classification: h.Classification, Reason: h.Reason}
+		if got[i] != want {
+			t.Errorf("hit %d read back as %+v, want %+v", i, got[i], want)
+		}
+	}
+	if n := count(t, pool, `SELECT count(*) FROM tracking_hits WHERE invoice_id = $1 AND tenant_id = $2
+		AND user_agent IS NULL AND ip_prefix IS NULL`, r.ID, ten.ID); n != 1 {
+		t.Errorf("hits stored with NULL agent and network = %d, want 1 (the anonymous one)", n)
+	}
+}
+
 func TestPurgeTrackingHitsHonoursRetentionAndKeepsEvidence(t *testing.T) {
 	db, pool := newDB(t)
 	ten := newTenant(t, db)
