@@ -298,7 +298,7 @@ func (t *Tracker) checkForm(ctx context.Context, token string, hit Hit, f Form, 
 	switch {
 	case name == "":
 		p.Add("name", "required", "type your name")
-	case utf8.RuneCountInString(name) > 200 || strings.IndexFunc(name, unicode.IsControl) >= 0:
+	case utf8.RuneCountInString(name) > 200 || strings.IndexFunc(name, unicode.IsControl) >= 0 || !utf8.ValidString(name):
 		p.Add("name", "invalid", "use at most 200 characters, on one line")
 	}
 	if withMessage {
@@ -308,6 +308,11 @@ func (t *Tracker) checkForm(ctx context.Context, token string, hit Hit, f Form, 
 			p.Add("message", "required", "say what your query is about")
 		case utf8.RuneCountInString(msg) > 4000:
 			p.Add("message", "too_long", "use at most 4000 characters")
+		case !utf8.ValidString(msg) || strings.IndexFunc(msg, func(r rune) bool {
+			return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t'
+		}) >= 0:
+			// The message becomes evidence (JSON in the database, which refuses NUL).
+			p.Add("message", "invalid", "write the query as plain text")
 		}
 	}
 	if err := p.Err("the form has invalid fields"); err != nil {
@@ -554,6 +559,36 @@ func (t *Tracker) csrfMAC(linkToken string, ts []byte) []byte {
 
 // truncateIP keeps the network, not the host: /24 for IPv4, /48 for IPv6. Enough to
 // tell a scanner's data centre from a home connection, not enough to find a person.
+// maxUserAgent bounds a stored user agent; real ones stay well below it, and a
+// header of megabytes would otherwise be copied into every hit and event.
+const maxUserAgent = 512
+
+// CleanUserAgent is the form in which a visitor's User-Agent is classified and kept:
+// invalid UTF-8 replaced with U+FFFD, control characters but tab dropped, at most
+// maxUserAgent bytes (cut at a character boundary). HTTP allows any byte above 0x7f
+// in a header, and PostgreSQL refuses text that is not UTF-8: one such hit stored
+// as it came would fail every batch of the hit log's drain behind it.
+func CleanUserAgent(s string) string {
+	clean := len(s) <= maxUserAgent
+	for i := 0; clean && i < len(s); i++ {
+		clean = (s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t'
+	}
+	if clean {
+		return s // the usual ASCII agent, without a copy
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		if unicode.IsControl(r) && r != '\t' {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > maxUserAgent {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 func truncateIP(s string) string {
 	addr, err := netip.ParseAddr(s)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestTrackingSettingsValidate(t *testing.T) {
@@ -133,4 +134,27 @@ func FuzzCSRFValid(f *testing.F) {
 			t.Fatalf("csrfValid accepted %q, which was never issued", value)
 		}
 	})
+}
+
+func TestCleanUserAgent(t *testing.T) {
+	long := strings.Repeat("a", maxUserAgent-1) + "é" // the last character would cross the bound
+	tests := []struct{ name, in, want string }{
+		{"keeps a usual agent as it is", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"},
+		{"keeps valid UTF-8 and tabs", "Agent Ünï\tcode", "Agent Ünï\tcode"},
+		{"replaces invalid UTF-8", "Agent \xff\xfe/1.0", "Agent \uFFFD/1.0"},
+		{"drops NUL and other controls", "Agent\x00/1.0\x7f\x1b", "Agent/1.0"},
+		{"cuts a long agent at a character boundary", long, strings.Repeat("a", maxUserAgent-1)},
+		{"keeps the empty agent empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := CleanUserAgent(tt.in)
+			if got != tt.want {
+				t.Errorf("CleanUserAgent(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if !utf8.ValidString(got) || len(got) > maxUserAgent {
+				t.Errorf("CleanUserAgent(%q) = %q: not valid UTF-8 or longer than %d bytes", tt.in, got, maxUserAgent)
+			}
+		})
+	}
 }

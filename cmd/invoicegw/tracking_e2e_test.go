@@ -183,6 +183,9 @@ func TestTrackingPolicyAndHostedPageForms(t *testing.T) {
 			{"refuses a scanner's confirmation", "POST", "/i/" + token + "/confirm", scannerUA, url.Values{"csrf": {csrf}, "name": {"Jane"}}, nil, 403, "looks automated"},
 			{"refuses a cross-site post", "POST", "/i/" + token + "/confirm", personUA, url.Values{"csrf": {csrf}, "name": {"Jane"}}, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, "only be sent from the invoice page"},
 			{"refuses a query without a message", "POST", "/i/" + token + "/query", personUA, url.Values{"csrf": {csrf}, "name": {"Jane"}}, nil, 422, "say what your query is about"},
+			{"refuses a query with a NUL in its message", "POST", "/i/" + token + "/query", personUA, url.Values{"csrf": {csrf}, "name": {"Jane"}, "message": {"never\x00 delivered"}}, nil, 422, "plain text"},
+			{"refuses a query whose message is not UTF-8", "POST", "/i/" + token + "/query", personUA, url.Values{"csrf": {csrf}, "name": {"Jane"}, "message": {"never \xff delivered"}}, nil, 422, "plain text"},
+			{"refuses a name that is not UTF-8", "POST", "/i/" + token + "/confirm", personUA, url.Values{"csrf": {csrf}, "name": {"J\xffne"}}, nil, 422, "at most 200 characters"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

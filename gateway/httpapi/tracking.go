@@ -19,7 +19,7 @@ const formBodyLimit = "64K"
 
 func hitOf(c echo.Context) gateway.Hit {
 	r := c.Request()
-	return gateway.Hit{Method: r.Method, UserAgent: r.UserAgent(), IP: c.RealIP(), Prefetch: isPrefetch(r.Header)}
+	return gateway.Hit{Method: r.Method, UserAgent: gateway.CleanUserAgent(r.UserAgent()), IP: c.RealIP(), Prefetch: isPrefetch(r.Header)}
 }
 
 // isPrefetch recognises the headers browsers and proxies send on speculative loads.

@@ -52,6 +52,13 @@ func (s *HitStore) DrainedTo(ctx context.Context, logID string) (hitlog.Pos, err
 
 // StoreHits implements hitlog.Store.
 func (s *HitStore) StoreHits(ctx context.Context, logID string, hits []gateway.TrackHit, to hitlog.Pos) error {
+	// The gateway cleans user agents before they reach the log; cleaning again here
+	// keeps a record written before that (or by a bug) from failing its batch, in
+	// the COPY (text must be UTF-8) or in its evidence event (jsonb refuses NUL),
+	// which would block the drain with every hit behind it.
+	for i := range hits {
+		hits[i].UserAgent = gateway.CleanUserAgent(hits[i].UserAgent)
+	}
 	s.mu.Lock()
 	allKnown := true
 	for _, h := range hits {

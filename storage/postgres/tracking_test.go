@@ -204,3 +204,30 @@ func TestRevokeLinksIsPerTenant(t *testing.T) {
 		t.Errorf("LinksRevoked() = %v, %v; want true", revoked, err)
 	}
 }
+
+// TestHitWithAnAgentPostgreSQLWouldRefuseIsStored: HTTP lets any byte above 0x7f
+// into a User-Agent and PostgreSQL refuses text that is not UTF-8; such a hit, say
+// one logged before the gateway cleaned agents, must not fail its batch (the drain
+// would retry it forever with every hit behind it).
+func TestHitWithAnAgentPostgreSQLWouldRefuseIsStored(t *testing.T) {
+	db, pool := newDB(t)
+	ten := newTenant(t, db)
+	r := newRecord(t, ten.ID, "INV-HIT-BYTES")
+	ctx := context.Background()
+	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	bad := hitOn(r, "human", time.Now())
+	bad.UserAgent = "Agent\x00 \xff\xfe/1.0"
+	good := hitOn(r, "human", time.Now())
+	if err := postgres.NewHitStore(pool).StoreHits(ctx, "log", []gateway.TrackHit{bad, good}, hitlog.Pos{Segment: 1, Offset: 1}); err != nil {
+		t.Fatalf("StoreHits() error = %v", err)
+	}
+	got, err := db.TrackingHits(ctx, ten.ID, r.ID)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("TrackingHits() = %d hits, %v; want 2", len(got), err)
+	}
+	if want := "Agent \uFFFD/1.0"; got[0].UserAgent != want {
+		t.Errorf("stored agent = %q, want %q", got[0].UserAgent, want)
+	}
+}
