@@ -20,20 +20,36 @@ type DeliveryStore interface {
 	// StartRendering moves a delivery without an archived message from queued or
 	// deferred to rendering. Errors: KindConflict (in another state), KindUnavailable.
 	StartRendering(ctx context.Context, d *Delivery) error
-	// SetPDF records the archived PDF with its events; the first one archived wins and
-	// is returned. Errors: KindUnavailable.
-	SetPDF(ctx context.Context, r *Record, obj Object, events ...Event) (Object, error)
 	// SetMessageAndBeginSend records the archived message, the tracking tokens it
 	// carries and its archived event, and begins the first send (as BeginSend) in the
-	// same commit, made before any byte goes to SMTP. Errors: KindConflict (a message
-	// is archived already, or the delivery moved on), KindUnavailable.
-	SetMessageAndBeginSend(ctx context.Context, d *Delivery, obj Object, tokens []Token, e Event) error
+	// same commit, made before any byte goes to SMTP. A PDF rendered by this attempt
+	// (pdf, else nil) is recorded with its events in that commit too; the invoice's
+	// first recorded PDF wins. Errors: KindConflict (a message is archived already, or
+	// the delivery moved on; wrapping a *PDFTakenError when another attempt recorded a
+	// different PDF first), KindUnavailable.
+	SetMessageAndBeginSend(ctx context.Context, d *Delivery, pdf *NewPDF, obj Object, tokens []Token, e Event) error
 	// BeginSend marks a delivery with an archived message sending and counts the
 	// attempt, committed before any byte goes to SMTP. Errors: KindConflict (not
 	// waiting to be sent), KindUnavailable.
 	BeginSend(ctx context.Context, d *Delivery) error
 	// FinishSend records an outcome and its events. Errors: KindUnavailable.
 	FinishSend(ctx context.Context, d *Delivery, status Status, reply string, events ...Event) error
+}
+
+// NewPDF is an invoice PDF that an attempt rendered and archived: it is recorded in
+// the commit that records the message carrying it, so a first delivery commits once
+// before its send instead of twice.
+type NewPDF struct {
+	Object Object
+	Events []Event // rendered, archived
+}
+
+// PDFTakenError says that another attempt recorded a different PDF of the invoice
+// first: a message must carry the recorded one.
+type PDFTakenError struct{ Recorded Object }
+
+func (e *PDFTakenError) Error() string {
+	return fmt.Sprintf("another attempt recorded pdf %s (sha256 %s) first", e.Recorded.Key, e.Recorded.SHA256)
 }
 
 // DeliverConfig is the sender's side of every message.
@@ -143,9 +159,9 @@ func (dl *Deliverer) Deliver(ctx context.Context, deliveryID string, lastAttempt
 }
 
 // prepare renders (or loads) the PDF, composes and builds the message, archives its
-// exact bytes and records them, beginning the send in the same commit (began). No
-// byte goes to SMTP before this has committed. When another worker archived a
-// message first, prepare returns that one, not begun.
+// exact bytes and records them, with a PDF rendered here, beginning the send in the
+// same commit (began). No byte goes to SMTP before this has committed. When another
+// worker archived a message first, prepare returns that one, not begun.
 func (dl *Deliverer) prepare(ctx context.Context, r *Record, d *Delivery, s DeliverySettings) (msg []byte, began bool, err error) {
 	if d.Status != StatusRendering {
 		if err := dl.store.StartRendering(ctx, d); err != nil {
@@ -153,7 +169,7 @@ func (dl *Deliverer) prepare(ctx context.Context, r *Record, d *Delivery, s Deli
 		}
 		d.Status = StatusRendering
 	}
-	pdf, err := dl.ensurePDF(ctx, r)
+	pdf, newPDF, err := dl.ensurePDF(ctx, r)
 	if err != nil {
 		return nil, false, err
 	}
@@ -165,25 +181,35 @@ func (dl *Deliverer) prepare(ctx context.Context, r *Record, d *Delivery, s Deli
 		}
 		track = ts.PrivacyMode != PrivacyOff
 	}
-	mail, tokens, err := dl.compose(r, d, s, pdf, track)
-	if err != nil {
-		return nil, false, err
-	}
-	if msg, err = dl.builder.BuildMessage(mail); err != nil {
-		return nil, false, err
-	}
-	sum := sha256Hex(msg)
-	obj := Object{Key: fmt.Sprintf("tenants/%s/invoices/%s/deliveries/%s/%s.eml", r.TenantID, r.ID, d.ID, sum),
-		SHA256: sum, Size: int64(len(msg))}
-	if err := dl.archive.Put(ctx, obj.Key, "message/rfc822", msg); err != nil {
-		return nil, false, fmt.Errorf("archive message: %w", err)
-	}
-	ev := NewEvent(r.ID, d.ID, EventArchived, dl.now(), map[string]any{
-		"key": obj.Key, "sha256": obj.SHA256, "size": obj.Size, "content_type": "message/rfc822",
-		"message_id": "<" + d.MessageID + ">", "recipient": d.Recipient.Email,
-	})
-	if err := dl.store.SetMessageAndBeginSend(ctx, d, obj, tokens, ev); err != nil {
-		if ErrorKind(err) == KindConflict {
+	for {
+		var obj Object
+		var tokens []Token
+		msg, obj, tokens, err = dl.archiveMessage(ctx, r, d, s, pdf, track)
+		if err != nil {
+			return nil, false, err
+		}
+		ev := NewEvent(r.ID, d.ID, EventArchived, dl.now(), map[string]any{
+			"key": obj.Key, "sha256": obj.SHA256, "size": obj.Size, "content_type": "message/rfc822",
+			"message_id": "<" + d.MessageID + ">", "recipient": d.Recipient.Email,
+		})
+		err = dl.store.SetMessageAndBeginSend(ctx, d, newPDF, obj, tokens, ev)
+		var taken *PDFTakenError
+		switch {
+		case err == nil:
+			if newPDF != nil {
+				r.PDF = &newPDF.Object
+			}
+			d.Message = &obj
+			d.Status = StatusSending
+			return msg, true, nil
+		case errors.As(err, &taken) && newPDF != nil:
+			// Another worker recorded its PDF first; the message must carry exactly
+			// that one, so it is composed and archived again around it.
+			r.PDF, newPDF = &taken.Recorded, nil
+			if pdf, err = fetchPDF(ctx, dl.archive, r); err != nil {
+				return nil, false, err
+			}
+		case ErrorKind(err) == KindConflict:
 			// Another worker archived first: send what it archived.
 			_, d2, _, lerr := dl.store.Delivery(ctx, d.ID)
 			if lerr != nil || d2.Message == nil {
@@ -192,12 +218,30 @@ func (dl *Deliverer) prepare(ctx context.Context, r *Record, d *Delivery, s Deli
 			*d = *d2
 			msg, err = dl.archivedMessage(ctx, d)
 			return msg, false, err
+		default:
+			return nil, false, err
 		}
-		return nil, false, err
 	}
-	d.Message = &obj
-	d.Status = StatusSending
-	return msg, true, nil
+}
+
+// archiveMessage composes and builds the message around pdf and archives its exact
+// bytes under a key naming their SHA-256.
+func (dl *Deliverer) archiveMessage(ctx context.Context, r *Record, d *Delivery, s DeliverySettings, pdf []byte, track bool) ([]byte, Object, []Token, error) {
+	mail, tokens, err := dl.compose(r, d, s, pdf, track)
+	if err != nil {
+		return nil, Object{}, nil, err
+	}
+	msg, err := dl.builder.BuildMessage(mail)
+	if err != nil {
+		return nil, Object{}, nil, err
+	}
+	sum := sha256Hex(msg)
+	obj := Object{Key: fmt.Sprintf("tenants/%s/invoices/%s/deliveries/%s/%s.eml", r.TenantID, r.ID, d.ID, sum),
+		SHA256: sum, Size: int64(len(msg))}
+	if err := dl.archive.Put(ctx, obj.Key, "message/rfc822", msg); err != nil {
+		return nil, Object{}, nil, fmt.Errorf("archive message: %w", err)
+	}
+	return msg, obj, tokens, nil
 }
 
 // archivedMessage reads the archived message and refuses bytes that do not match
@@ -282,33 +326,25 @@ func (dl *Deliverer) finish(ctx context.Context, d *Delivery, status Status, rep
 	return nil
 }
 
-// ensurePDF renders and archives the invoice PDF once, or loads the archived one.
-func (dl *Deliverer) ensurePDF(ctx context.Context, r *Record) ([]byte, error) {
+// ensurePDF loads the invoice's recorded PDF, or renders and archives one, to be
+// recorded (newPDF) with the first message that carries it.
+func (dl *Deliverer) ensurePDF(ctx context.Context, r *Record) (pdf []byte, newPDF *NewPDF, err error) {
 	if r.PDF != nil {
-		return fetchPDF(ctx, dl.archive, r)
+		pdf, err = fetchPDF(ctx, dl.archive, r)
+		return pdf, nil, err
 	}
-	pdf, err := dl.renderer.RenderInvoice(r.Document())
-	if err != nil {
-		return nil, err
+	if pdf, err = dl.renderer.RenderInvoice(r.Document()); err != nil {
+		return nil, nil, err
 	}
 	obj := Object{Key: fmt.Sprintf("tenants/%s/invoices/%s/invoice.pdf", r.TenantID, r.ID), SHA256: sha256Hex(pdf), Size: int64(len(pdf))}
 	renderedAt := dl.now()
 	if err := dl.archive.Put(ctx, obj.Key, "application/pdf", pdf); err != nil {
-		return nil, fmt.Errorf("archive pdf: %w", err)
+		return nil, nil, fmt.Errorf("archive pdf: %w", err)
 	}
-	won, err := dl.store.SetPDF(ctx, r, obj,
+	return pdf, &NewPDF{Object: obj, Events: []Event{
 		NewEvent(r.ID, "", EventRendered, renderedAt, map[string]any{"sha256": obj.SHA256, "size": obj.Size, "content_type": "application/pdf"}),
-		NewEvent(r.ID, "", EventArchived, dl.now(), obj))
-	if err != nil {
-		return nil, err
-	}
-	if won != obj {
-		// Another worker archived first; send exactly what it archived.
-		r.PDF = &won
-		return fetchPDF(ctx, dl.archive, r)
-	}
-	r.PDF = &obj
-	return pdf, nil
+		NewEvent(r.ID, "", EventArchived, dl.now(), obj),
+	}}, nil
 }
 
 // envelope is the SMTP envelope of d: the VERP bounce address as sender, so every

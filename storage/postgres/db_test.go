@@ -146,7 +146,7 @@ func TestSendStateMachine(t *testing.T) {
 		t.Fatalf("start rendering: %v", err)
 	}
 	msg := gateway.Object{Key: "m.eml", SHA256: "ab", Size: 2}
-	if err := db.SetMessageAndBeginSend(ctx, d, msg, []gateway.Token{tok}, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); err != nil {
+	if err := db.SetMessageAndBeginSend(ctx, d, nil, msg, []gateway.Token{tok}, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); err != nil {
 		t.Fatalf("set message and begin send: %v", err)
 	}
 	sending, err := db.Invoice(ctx, ten.ID, r.ID)
@@ -157,7 +157,7 @@ func TestSendStateMachine(t *testing.T) {
 		t.Errorf("after set message and begin send: invoice %s, delivery %s, attempts %d; want sending, sending, 1 (committed before SMTP)",
 			sending.Status, sd.Status, sd.Attempts)
 	}
-	if err := db.SetMessageAndBeginSend(ctx, d, msg, nil, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); gateway.ErrorKind(err) != gateway.KindConflict {
+	if err := db.SetMessageAndBeginSend(ctx, d, nil, msg, nil, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); gateway.ErrorKind(err) != gateway.KindConflict {
 		t.Errorf("second set message: err = %v, want conflict (the first archived message is the one sent)", err)
 	}
 	if err := db.BeginSend(ctx, d); gateway.ErrorKind(err) != gateway.KindConflict {
@@ -214,6 +214,68 @@ func TestSetPDFFirstWins(t *testing.T) {
 	evs, _ := db.Events(ctx, ten.ID, r.ID)
 	if len(evs) != 2 {
 		t.Errorf("events = %d, want 2 (the losing archive records nothing)", len(evs))
+	}
+}
+
+func TestFirstSendRecordsThePDFItCarriesUnlessAnotherWasRecorded(t *testing.T) {
+	t.Parallel()
+	db, _ := newDB(t)
+	ctx := context.Background()
+	ten := newTenant(t, db)
+	r := newRecord(t, ten.ID, "INV-4")
+	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	d := &r.Deliveries[0]
+	first := gateway.Object{Key: "a", SHA256: "aa", Size: 1}
+	if _, err := db.SetPDF(ctx, r, first, gateway.NewEvent(r.ID, "", gateway.EventArchived, time.Now(), first)); err != nil {
+		t.Fatal(err)
+	}
+	other := &gateway.NewPDF{Object: gateway.Object{Key: "b", SHA256: "bb", Size: 2},
+		Events: []gateway.Event{gateway.NewEvent(r.ID, "", gateway.EventRendered, time.Now(), nil)}}
+	msg := gateway.Object{Key: "m.eml", SHA256: "ab", Size: 2}
+	err := db.SetMessageAndBeginSend(ctx, d, other, msg, nil, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg))
+	var taken *gateway.PDFTakenError
+	if gateway.ErrorKind(err) != gateway.KindConflict || !errors.As(err, &taken) || taken.Recorded != first {
+		t.Fatalf("message around another PDF: err = %v, want conflict naming %+v", err, first)
+	}
+	got, err := db.Invoice(ctx, ten.ID, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Deliveries[0].Status != gateway.StatusQueued || got.Deliveries[0].Message != nil || *got.PDF != first {
+		t.Errorf("after the refused message: delivery %s, message %+v, pdf %+v; want queued, none, the first PDF",
+			got.Deliveries[0].Status, got.Deliveries[0].Message, got.PDF)
+	}
+	same := &gateway.NewPDF{Object: first, Events: other.Events}
+	if err := db.SetMessageAndBeginSend(ctx, d, same, msg, nil, gateway.NewEvent(r.ID, d.ID, gateway.EventArchived, time.Now(), msg)); err != nil {
+		t.Fatalf("message around the recorded PDF: %v", err)
+	}
+	evs, _ := db.Events(ctx, ten.ID, r.ID)
+	if len(evs) != 3 {
+		t.Errorf("events = %d, want 3 (accepted, pdf archived, message archived; nothing for the refused attempt)", len(evs))
+	}
+
+	r2 := newRecord(t, ten.ID, "INV-5")
+	if err := db.CreateInvoice(ctx, r2, gateway.NewEvent(r2.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	d2 := &r2.Deliveries[0]
+	fresh := &gateway.NewPDF{Object: gateway.Object{Key: "c", SHA256: "cc", Size: 3}, Events: []gateway.Event{
+		gateway.NewEvent(r2.ID, "", gateway.EventRendered, time.Now(), nil),
+		gateway.NewEvent(r2.ID, "", gateway.EventArchived, time.Now(), nil)}}
+	if err := db.SetMessageAndBeginSend(ctx, d2, fresh, msg, nil, gateway.NewEvent(r2.ID, d2.ID, gateway.EventArchived, time.Now(), msg)); err != nil {
+		t.Fatalf("first message with its PDF: %v", err)
+	}
+	got, err = db.Invoice(ctx, ten.ID, r2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PDF == nil || *got.PDF != fresh.Object || got.Deliveries[0].Status != gateway.StatusSending {
+		t.Errorf("after the first message: pdf %+v, delivery %s; want %+v, sending", got.PDF, got.Deliveries[0].Status, fresh.Object)
+	}
+	if evs, _ := db.Events(ctx, ten.ID, r2.ID); len(evs) != 4 {
+		t.Errorf("events = %d, want 4 (accepted, rendered, pdf archived, message archived)", len(evs))
 	}
 }
 

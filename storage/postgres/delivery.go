@@ -86,9 +86,10 @@ func (db *DB) StartRendering(ctx context.Context, d *gateway.Delivery) error {
 // SetMessageAndBeginSend records the archived message, the tracking tokens it carries
 // and its archived event, and begins the first send: the delivery moves to sending
 // and the attempt is counted, all in one transaction that commits before any byte
-// goes to SMTP. Errors: KindConflict when a message is archived already or the
-// delivery moved on.
-func (db *DB) SetMessageAndBeginSend(ctx context.Context, d *gateway.Delivery, obj gateway.Object, tokens []gateway.Token, e gateway.Event) error {
+// goes to SMTP. A PDF rendered by this attempt is recorded first in the same
+// transaction (see recordPDF). Errors: KindConflict when a message is archived already
+// or the delivery moved on, or wrapping a *gateway.PDFTakenError.
+func (db *DB) SetMessageAndBeginSend(ctx context.Context, d *gateway.Delivery, pdf *gateway.NewPDF, obj gateway.Object, tokens []gateway.Token, e gateway.Event) error {
 	cols := make([][]string, 4)
 	hashes := make([][]byte, len(tokens))
 	for i, t := range tokens {
@@ -98,6 +99,11 @@ func (db *DB) SetMessageAndBeginSend(ctx context.Context, d *gateway.Delivery, o
 		}
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if pdf != nil {
+			if err := recordPDF(ctx, tx, d.TenantID, d.InvoiceID, pdf); err != nil {
+				return err
+			}
+		}
 		// The tokens are stored only when the delivery moved: a conflict leaves the
 		// first archived message's tokens alone.
 		if err := moveDelivery(ctx, tx, `
@@ -117,6 +123,39 @@ func (db *DB) SetMessageAndBeginSend(ctx context.Context, d *gateway.Delivery, o
 		return insertEvent(ctx, tx, d.TenantID, e)
 	})
 	return dbError(err, "delivery")
+}
+
+// recordPDF records an invoice's archived PDF with its events. The first PDF recorded
+// wins (as in SetPDF): the same object again records nothing more, another one is a
+// KindConflict wrapping *gateway.PDFTakenError, so that the caller rolls back and
+// composes its message around the recorded PDF.
+func recordPDF(ctx context.Context, tx pgx.Tx, tenantID, invoiceID string, pdf *gateway.NewPDF) error {
+	var got gateway.Object
+	err := tx.QueryRow(ctx, `
+		UPDATE invoices SET pdf_key = $2, pdf_sha256 = $3, pdf_size = $4, updated_at = now()
+		WHERE id = $1 AND pdf_key IS NULL
+		RETURNING pdf_key, pdf_sha256, pdf_size`, invoiceID, pdf.Object.Key, pdf.Object.SHA256, pdf.Object.Size).
+		Scan(&got.Key, &got.SHA256, &got.Size)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := tx.QueryRow(ctx, `SELECT pdf_key, pdf_sha256, pdf_size FROM invoices WHERE id = $1`, invoiceID).
+			Scan(&got.Key, &got.SHA256, &got.Size); err != nil {
+			return fmt.Errorf("load recorded pdf: %w", err)
+		}
+		if got != pdf.Object {
+			return &gateway.Error{Kind: gateway.KindConflict, Message: "another attempt recorded the invoice's PDF first",
+				Err: &gateway.PDFTakenError{Recorded: got}}
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("record pdf: %w", err)
+	}
+	for _, e := range pdf.Events {
+		if err := insertEvent(ctx, tx, tenantID, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BeginSend moves a delivery with an archived message from archived or deferred to

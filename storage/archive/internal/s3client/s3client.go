@@ -52,6 +52,7 @@ func New(endpoint, region, accessKey, secretKey string) *s3.Client {
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		Retryer:                    retryer,
 		HTTPClient:                 httpClient,
+		EndpointResolverV2:         newCachedResolver(s3.NewDefaultEndpointResolverV2()),
 	})
 }
 
