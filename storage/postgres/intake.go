@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -400,9 +401,11 @@ func (db *DB) afterInsert(ctx context.Context, tx pgx.Tx, items []*insertItem, s
 	return existing, db.notifyDeliveries(ctx, tx)
 }
 
-// deliverJobAttempts is the MaxAttempts of delivery jobs, defaulted as River does.
+// deliverJobAttempts is the MaxAttempts of delivery jobs, defaulted and clamped to
+// the smallint column as River's driver does (short retry intervals over a long
+// horizon give more attempts than the column holds).
 func (db *DB) deliverJobAttempts() int16 {
-	return int16(cmp.Or(db.deliverAttempts, river.MaxAttemptsDefault))
+	return int16(min(cmp.Or(db.deliverAttempts, river.MaxAttemptsDefault), math.MaxInt16))
 }
 
 // notifyDeliveries tells the delivery workers, at most once per River's fetch

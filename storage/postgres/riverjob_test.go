@@ -2,10 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
+	"github.com/invoicegw/invoicegw/storage/postgres"
+	"github.com/invoicegw/invoicegw/storage/postgres/pgtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -54,5 +57,22 @@ func TestDeliveryJobsAreTheRowsRiverWouldInsert(t *testing.T) {
 	}
 	if gap > 10*time.Second {
 		t.Errorf("scheduled_at differ by %v, want both now", gap)
+	}
+}
+
+func TestDeliveryJobsTakeAtMostTheAttemptsTheColumnHolds(t *testing.T) {
+	t.Parallel()
+	pool, _ := pgtest.MustOpen(t)
+	db, err := postgres.New(pool, 100_000) // 1 s retries over 72 h, say
+	if err != nil {
+		t.Fatal(err)
+	}
+	ten := newTenant(t, db)
+	r := newRecord(t, ten.ID, "INV-MANY")
+	if err := db.CreateInvoice(context.Background(), r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if got := count(t, pool, `SELECT max_attempts FROM river_job`); got != math.MaxInt16 {
+		t.Errorf("max_attempts = %d, want %d (River's clamp)", got, math.MaxInt16)
 	}
 }
