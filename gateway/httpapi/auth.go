@@ -24,12 +24,28 @@ type RateLimiter interface {
 // one database query per TTL instead of one per request. A revoked key keeps
 // working for at most the TTL; unknown keys are never cached, so a new key works
 // at once.
+//
+// Requests that miss while a look-up of their key is out wait for it instead of
+// sending their own: a fresh gateway, or a busy key whose entry just expired, would
+// otherwise send one query per request in flight (at 1,000/s, dozens at once).
 type keyCache struct {
-	ttl time.Duration
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]cachedTenant
+	ttl      time.Duration
+	now      func() time.Time
+	mu       sync.Mutex
+	m        map[string]cachedTenant
+	inFlight map[string]*keyLookup
 }
+
+// keyLookup is a look-up of one key that later requests of the key wait for.
+type keyLookup struct {
+	done   chan struct{}
+	tenant gateway.Tenant
+	err    error
+}
+
+// keyLookupTimeout bounds a shared look-up, which runs apart from the context of
+// the request that started it: its waiters must not fail because that one left.
+const keyLookupTimeout = 10 * time.Second
 
 type cachedTenant struct {
 	tenant  gateway.Tenant
@@ -40,33 +56,49 @@ type cachedTenant struct {
 const keyCacheMax = 10_000
 
 func newKeyCache(ttl time.Duration, now func() time.Time) *keyCache {
-	return &keyCache{ttl: ttl, now: now, m: map[string]cachedTenant{}}
+	return &keyCache{ttl: ttl, now: now, m: map[string]cachedTenant{}, inFlight: map[string]*keyLookup{}}
 }
 
-func (k *keyCache) get(hash string) (gateway.Tenant, bool) {
+// resolve returns the tenant of the key with hash id: cached, or from lookup, which
+// concurrent misses of one key share. Without a TTL every call looks up.
+func (k *keyCache) resolve(ctx context.Context, id string, lookup func(context.Context) (gateway.Tenant, error)) (gateway.Tenant, error) {
 	if k.ttl <= 0 {
-		return gateway.Tenant{}, false
+		return lookup(ctx)
 	}
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	e, ok := k.m[hash]
-	if !ok || k.now().After(e.expires) {
-		delete(k.m, hash)
-		return gateway.Tenant{}, false
+	if e, ok := k.m[id]; ok && !k.now().After(e.expires) {
+		k.mu.Unlock()
+		return e.tenant, nil
 	}
-	return e.tenant, true
+	l := k.inFlight[id]
+	if l == nil {
+		l = &keyLookup{done: make(chan struct{})}
+		k.inFlight[id] = l
+		go k.run(context.WithoutCancel(ctx), id, l, lookup)
+	}
+	k.mu.Unlock()
+	select {
+	case <-l.done:
+		return l.tenant, l.err
+	case <-ctx.Done():
+		return gateway.Tenant{}, gateway.Wrap(gateway.KindUnavailable, ctx.Err(), "the request ended before its API key was checked")
+	}
 }
 
-func (k *keyCache) put(hash string, t gateway.Tenant) {
-	if k.ttl <= 0 {
-		return
-	}
+func (k *keyCache) run(ctx context.Context, id string, l *keyLookup, lookup func(context.Context) (gateway.Tenant, error)) {
+	ctx, cancel := context.WithTimeout(ctx, keyLookupTimeout)
+	defer cancel()
+	l.tenant, l.err = lookup(ctx)
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if len(k.m) >= keyCacheMax {
-		clear(k.m)
+	delete(k.inFlight, id)
+	if l.err == nil {
+		if len(k.m) >= keyCacheMax {
+			clear(k.m)
+		}
+		k.m[id] = cachedTenant{tenant: l.tenant, expires: k.now().Add(k.ttl)}
 	}
-	k.m[hash] = cachedTenant{tenant: t, expires: k.now().Add(k.ttl)}
+	k.mu.Unlock()
+	close(l.done)
 }
 
 // authenticate resolves the bearer API key to its tenant, applies the key's rate
@@ -86,16 +118,14 @@ func (h *handlers) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ctx := c.Request().Context()
 		id := hex.EncodeToString(hash)
-		tenant, cached := h.keys.get(id)
-		if !cached {
-			tenant, err = h.Auth.TenantByKeyHash(ctx, hash)
-			if err != nil {
-				if gateway.ErrorKind(err) == gateway.KindNotFound {
-					return gateway.Errorf(gateway.KindUnauthorized, "the API key is unknown or revoked")
-				}
-				return err
+		tenant, err := h.keys.resolve(ctx, id, func(ctx context.Context) (gateway.Tenant, error) {
+			return h.Auth.TenantByKeyHash(ctx, hash)
+		})
+		if err != nil {
+			if gateway.ErrorKind(err) == gateway.KindNotFound {
+				return gateway.Errorf(gateway.KindUnauthorized, "the API key is unknown or revoked")
 			}
-			h.keys.put(id, tenant)
+			return err
 		}
 		if h.RateLimit != nil {
 			if err := h.limit(c, id[:32]); err != nil {

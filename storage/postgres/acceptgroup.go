@@ -124,6 +124,12 @@ type acceptOutcome struct {
 // commitAccepts stores reqs in one transaction and, once it committed, finishes each
 // with its outcome: stored, replayed (its Idempotency-Key was used before), key in
 // use, or number taken. A returned error finishes none of them.
+//
+// BEGIN goes out in one round trip with the first statements (pgx's Batch.BeginTx):
+// the idempotency claims when some request has a key, else the INSERT itself. A
+// group without keys, conflicts or webhooks is then two round trips, BEGIN+INSERT
+// and COMMIT; at 1,000 POSTs a second groups are small and each round trip costs
+// both sides a wake-up.
 func (db *DB) commitAccepts(ctx context.Context, reqs []*acceptReq) error {
 	// Invoices go in ordered by tenant and number: two groups holding the same numbers
 	// then wait for each other in one order, never in a cycle.
@@ -131,30 +137,60 @@ func (db *DB) commitAccepts(ctx context.Context, reqs []*acceptReq) error {
 		return cmp.Or(cmp.Compare(a.item.r.TenantID, b.item.r.TenantID), cmp.Compare(a.item.r.Invoice.Number, b.item.r.Invoice.Number))
 	})
 	outcomes := make([]acceptOutcome, len(reqs))
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		clear(outcomes)
-		insert, err := db.claimIdempotencyKeys(ctx, tx, reqs, outcomes)
-		if err != nil {
-			return err
-		}
+	itemsOf := func(insert []int) []*insertItem {
 		items := make([]*insertItem, len(insert))
 		for i, n := range insert {
 			items[i] = reqs[n].item
 		}
-		existing, err := db.insertInvoices(ctx, tx, items)
-		if err != nil {
-			return err
-		}
-		for i, n := range insert {
-			if ex := existing[i]; ex.ID != "" {
-				outcomes[n].err = &gateway.Error{Kind: gateway.KindConflict,
-					Message: "invoice number \"" + reqs[n].item.r.Invoice.Number + "\" was already accepted",
-					Detail:  map[string]string{"invoice_id": ex.ID}}
-			}
-		}
-		return nil
-	})
+		return items
+	}
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	insert, claims := queueClaims(b, reqs, outcomes)
+	var items []*insertItem
+	var readInsert func(pgx.BatchResults) (map[string]bool, error)
+	if claims == nil {
+		items = itemsOf(insert)
+		readInsert = db.queueInsert(b, items)
+	}
+	br := db.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	// A no-op once committed; it also returns the connection to the pool.
+	defer func() { _ = tx.Rollback(ctx) }()
+	var stored map[string]bool
+	_, err := br.Exec() // BEGIN
+	if err == nil && claims != nil {
+		insert, err = claims(br)
+	}
+	if err == nil && readInsert != nil {
+		stored, err = readInsert(br)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
+		return err
+	}
+	var existing []gateway.ExistingInvoice
+	switch {
+	case readInsert != nil:
+		existing, err = db.afterInsert(ctx, tx, items, stored)
+	default:
+		// The claims went first: the INSERT of the requests they let through follows.
+		items = itemsOf(insert)
+		existing, err = db.insertInvoices(ctx, tx, items)
+	}
+	if err != nil {
+		return err
+	}
+	for i, n := range insert {
+		if ex := existing[i]; ex.ID != "" {
+			outcomes[n].err = &gateway.Error{Kind: gateway.KindConflict,
+				Message: "invoice number \"" + reqs[n].item.r.Invoice.Number + "\" was already accepted",
+				Detail:  map[string]string{"invoice_id": ex.ID}}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
 	for i, r := range reqs {
@@ -163,11 +199,13 @@ func (db *DB) commitAccepts(ctx context.Context, reqs []*acceptReq) error {
 	return nil
 }
 
-// claimIdempotencyKeys takes the transaction-scoped advisory lock of each request's
-// Idempotency-Key and looks for an earlier use, in one round trip. A key another
-// transaction holds (or an earlier request of this group) is in use; a key used
-// before replays its answer. It returns the indexes of the requests to insert.
-func (db *DB) claimIdempotencyKeys(ctx context.Context, tx pgx.Tx, reqs []*acceptReq, outcomes []acceptOutcome) ([]int, error) {
+// queueClaims queues on b, for the requests with an Idempotency-Key, the statements
+// that take each key's transaction-scoped advisory lock and look for an earlier use
+// (one round trip). A key another transaction holds (or an earlier request of this
+// group) is in use; a key used before replays its answer. Without keys it queues
+// nothing and returns the indexes of the requests to insert; with keys, read returns
+// them from b's results.
+func queueClaims(b *pgx.Batch, reqs []*acceptReq, outcomes []acceptOutcome) ([]int, func(pgx.BatchResults) ([]int, error)) {
 	var insert, keyed []int
 	var tenants, keys []string
 	seen := map[[2]string]bool{}
@@ -189,40 +227,37 @@ func (db *DB) claimIdempotencyKeys(ctx context.Context, tx pgx.Tx, reqs []*accep
 	}
 	// Two statements in one pipeline: the lookup runs after the locks are taken, with
 	// a snapshot of its own that sees what the locks' previous holders committed.
-	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_try_advisory_xact_lock(hashtextextended(u.t || ':' || u.k, 0))
 		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, k, n) ORDER BY u.n`, tenants, keys)
 	b.Queue(`SELECT tenant_id, key, request_sha256, status, response, coalesce(invoice_id, '') FROM idempotency_keys
 		WHERE (tenant_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 			AND created_at > now() - interval '`+idempotencyTTL+`'`, tenants, keys)
-	br := tx.SendBatch(ctx, b)
-	locked, prev, err := readClaims(br)
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	used := map[[2]string]*gateway.IdempotencyRecord{}
-	for i := range prev {
-		used[[2]string{prev[i].TenantID, prev[i].Key}] = &prev[i]
-	}
-	for j, i := range keyed {
-		k := reqs[i].item.idem
-		switch rec := used[[2]string{k.TenantID, k.Key}]; {
-		case !locked[j]:
-			outcomes[i].err = gateway.Errorf(gateway.KindIdempotencyInUse, "a request with this Idempotency-Key is still being processed; retry in a moment")
-		case rec != nil:
-			outcomes[i].replay = rec
-		default:
-			insert = append(insert, i)
+	return nil, func(br pgx.BatchResults) ([]int, error) {
+		locked, prev, err := readClaims(br)
+		if err != nil {
+			return nil, err
 		}
+		used := map[[2]string]*gateway.IdempotencyRecord{}
+		for i := range prev {
+			used[[2]string{prev[i].TenantID, prev[i].Key}] = &prev[i]
+		}
+		for j, i := range keyed {
+			k := reqs[i].item.idem
+			switch rec := used[[2]string{k.TenantID, k.Key}]; {
+			case !locked[j]:
+				outcomes[i].err = gateway.Errorf(gateway.KindIdempotencyInUse, "a request with this Idempotency-Key is still being processed; retry in a moment")
+			case rec != nil:
+				outcomes[i].replay = rec
+			default:
+				insert = append(insert, i)
+			}
+		}
+		slices.Sort(insert)
+		return insert, nil
 	}
-	slices.Sort(insert)
-	return insert, nil
 }
 
-// readClaims reads claimIdempotencyKeys' two results: whether each lock was taken,
+// readClaims reads queueClaims' two results: whether each lock was taken,
 // and the keys used before.
 func readClaims(br pgx.BatchResults) ([]bool, []gateway.IdempotencyRecord, error) {
 	rows, err := br.Query()

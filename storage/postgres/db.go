@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/invoicegw/invoicegw/gateway"
@@ -26,6 +27,8 @@ type DB struct {
 	deliverAttempts int
 	// accepts gathers concurrent AcceptInvoice calls into shared transactions.
 	accepts acceptGroups
+	// lastJobNotify is when delivery workers were last told of new jobs (UnixNano).
+	lastJobNotify atomic.Int64
 }
 
 // Open connects to Postgres and checks the connection. minConns raises the pool's

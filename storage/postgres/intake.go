@@ -1,12 +1,14 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -121,7 +123,10 @@ func newInsertItem(r *gateway.Record, events []gateway.Event, idem *gateway.Idem
 // attachment rows and idempotency keys, in one statement (parts without rows are
 // left out: a smaller statement costs the server less to start). Every part joins
 // the invoices the first INSERT returned, so the rows of an invoice whose number was
-// taken go nowhere. It returns one row per stored invoice ('i') and one per stored
+// taken go nowhere. Each stored delivery gets its River delivery job here too (the
+// row River's InsertManyTx would write for gateway.DeliverJob with MaxAttempts
+// $41: default queue and priority, available now), which saves the group commit a
+// round trip and River's per-job encoding. It returns one row per stored invoice ('i') and one per stored
 // event ('e', with its position in the input and the webhook endpoints that want it).
 // Its arguments come from insertArgs.
 func insertInvoicesSQL(attachments, keys bool) string {
@@ -147,7 +152,13 @@ func insertInvoicesSQL(attachments, keys bool) string {
 		SELECT d.id, d.invoice_id, inv.tenant_id, d.name, d.email, d.status, d.message_id, d.bounce_token, d.updated_at, d.is_primary
 		FROM unnest($19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[],
 			$26::timestamptz[], $27::bool[]) AS d(id, invoice_id, name, email, status, message_id, bounce_token, updated_at, is_primary)
-		JOIN inv ON inv.id = d.invoice_id),
+		JOIN inv ON inv.id = d.invoice_id
+		RETURNING id),
+	jobs AS (
+		INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, scheduled_at, tags, metadata)
+		SELECT jsonb_build_object('delivery_id', dl.id), '` + gateway.DeliverJob{}.Kind() + `', $41::smallint, ` + strconv.Itoa(river.PriorityDefault) + `,
+			'` + river.QueueDefault + `', 'available', now(), '{}', '{}'
+		FROM dl),
 	evin AS (
 		SELECT e.*, inv.tenant_id FROM unnest($28::text[], $29::text[], $30::text[], $31::int[], $32::timestamptz[], $33::text[],
 			$34::bigint[], $35::text[], $36::text[], $37::text[]) WITH ORDINALITY
@@ -161,7 +172,7 @@ func insertInvoicesSQL(attachments, keys bool) string {
 		INSERT INTO event_chains (invoice_id, seq, head)
 		SELECT h.invoice_id, h.seq, h.head FROM unnest($38::text[], $39::bigint[], $40::text[]) AS h(invoice_id, seq, head)
 		JOIN inv ON inv.id = h.invoice_id)`)
-	n := 40
+	n := 41
 	if attachments {
 		fmt.Fprintf(&b, `,
 	att AS (
@@ -199,7 +210,7 @@ type eventRef struct{ item, i int }
 
 // insertArgs returns the statement that stores items, its arguments, and where each
 // event of its input comes from.
-func insertArgs(items []*insertItem) (string, []any, []eventRef) {
+func insertArgs(items []*insertItem, deliverAttempts int16) (string, []any, []eventRef) {
 	var c struct {
 		id, tenant, number, customer, currency, doc, totals, total, due, terms, termsSHA, payload, status, termsVersion, termsSource []string
 		issue, dueDate, created                                                                                                      []time.Time
@@ -261,7 +272,7 @@ func insertArgs(items []*insertItem) (string, []any, []eventRef) {
 	args := []any{c.id, c.tenant, c.number, c.customer, c.currency, c.issue, c.dueDate, c.doc,
 		c.totals, c.total, c.due, c.terms, c.termsSHA, c.payload, c.status, c.created, c.termsVersion, c.termsSource,
 		dID, dInv, dName, dEmail, dStatus, dMsgID, dBounce, dAt, dPrimary,
-		eInv, eDl, eType, eLevel, eAt, eDetail, eSeq, ePrev, eHash, eWh, hInv, hSeq, hHead}
+		eInv, eDl, eType, eLevel, eAt, eDetail, eSeq, ePrev, eHash, eWh, hInv, hSeq, hHead, deliverAttempts}
 	if len(aInv) > 0 {
 		args = append(args, aInv, aN, aName, aDesc, aType, aSize, aSHA, aKey, aAt)
 	}
@@ -272,50 +283,76 @@ func insertArgs(items []*insertItem) (string, []any, []eventRef) {
 }
 
 // insertInvoices stores items with their deliveries, attachments, first events and
-// idempotency keys in one statement, then enqueues their delivery jobs and webhooks.
+// idempotency keys and delivery jobs in one statement, then enqueues their webhooks
+// and tells the delivery workers.
 // An invoice whose number its tenant already used is not stored: the existing one
 // is returned at its index (the zero value for stored ones).
 func (db *DB) insertInvoices(ctx context.Context, tx pgx.Tx, items []*insertItem) ([]gateway.ExistingInvoice, error) {
-	existing := make([]gateway.ExistingInvoice, len(items))
 	if len(items) == 0 {
-		return existing, nil
+		return []gateway.ExistingInvoice{}, nil
 	}
-	for _, it := range items {
-		it.wants = nil // from an earlier attempt of a failed transaction
+	b := &pgx.Batch{}
+	read := db.queueInsert(b, items)
+	br := tx.SendBatch(ctx, b)
+	stored, err := read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
-	sql, args, refs := insertArgs(items)
-	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
-	stored := make(map[string]bool, len(items))
-	for rows.Next() {
-		var kind, invoiceID string
-		var n, id int64
-		var endpoints []string
-		if err := rows.Scan(&kind, &invoiceID, &n, &id, &endpoints); err != nil {
-			rows.Close()
+	return db.afterInsert(ctx, tx, items, stored)
+}
+
+// queueInsert queues on b the statement that stores items (non-empty) and returns
+// the function that reads its result from b's results: which invoices were stored,
+// by ID. It also notes the stored events' IDs and the webhooks that want them.
+func (db *DB) queueInsert(b *pgx.Batch, items []*insertItem) func(pgx.BatchResults) (map[string]bool, error) {
+	for _, it := range items {
+		it.wants = nil // from an earlier attempt of a failed transaction
+	}
+	sql, args, refs := insertArgs(items, db.deliverJobAttempts())
+	b.Queue(sql, args...)
+	return func(br pgx.BatchResults) (map[string]bool, error) {
+		rows, err := br.Query()
+		if err != nil {
 			return nil, err
 		}
-		if kind == "i" {
-			stored[invoiceID] = true
-			continue
+		defer rows.Close()
+		stored := make(map[string]bool, len(items))
+		for rows.Next() {
+			var kind, invoiceID string
+			var n, id int64
+			var endpoints []string
+			if err := rows.Scan(&kind, &invoiceID, &n, &id, &endpoints); err != nil {
+				return nil, err
+			}
+			if kind == "i" {
+				stored[invoiceID] = true
+				continue
+			}
+			ref := refs[n-1]
+			it := items[ref.item]
+			it.events[ref.i].ID = id
+			if len(endpoints) > 0 {
+				it.wants = append(it.wants, webhookWant{ref.i, endpoints})
+			}
 		}
-		ref := refs[n-1]
-		it := items[ref.item]
-		it.events[ref.i].ID = id
-		if len(endpoints) > 0 {
-			it.wants = append(it.wants, webhookWant{ref.i, endpoints})
-		}
+		return stored, rows.Err()
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	var fresh []*gateway.Record
+}
+
+// afterInsert finishes storing items in tx once the statement of queueInsert stored
+// those in stored: it looks up the invoices whose numbers were taken (returned at
+// their index, the zero value for stored ones), enqueues webhooks and tells the
+// delivery workers.
+func (db *DB) afterInsert(ctx context.Context, tx pgx.Tx, items []*insertItem, stored map[string]bool) ([]gateway.ExistingInvoice, error) {
+	existing := make([]gateway.ExistingInvoice, len(items))
+	jobs := false                  // whether a delivery job was inserted
 	taken := map[string][]string{} // by tenant
 	for _, it := range items {
 		if stored[it.r.ID] {
-			fresh = append(fresh, it.r)
+			jobs = jobs || len(it.r.Deliveries) > 0
 			if k := len(it.events); k > 0 {
 				chainHeads.put(it.r.ID, chainHead{it.events[k-1].Seq, it.events[k-1].Hash})
 			}
@@ -358,30 +395,32 @@ func (db *DB) insertInvoices(ctx context.Context, tx pgx.Tx, items []*insertItem
 			}
 		}
 	}
-	return existing, db.enqueue(ctx, tx, fresh)
+	if !jobs {
+		return existing, nil
+	}
+	return existing, db.notifyDeliveries(ctx, tx)
 }
 
-// enqueue inserts one delivery job per delivery in the invoices' transaction: a
-// plain INSERT for a few (one round trip), COPY for many.
-func (db *DB) enqueue(ctx context.Context, tx pgx.Tx, rs []*gateway.Record) error {
-	var params []river.InsertManyParams
-	for _, r := range rs {
-		for _, d := range r.Deliveries {
-			params = append(params, river.InsertManyParams{Args: gateway.DeliverJob{DeliveryID: d.ID},
-				InsertOpts: &river.InsertOpts{MaxAttempts: db.deliverAttempts}})
-		}
-	}
-	var err error
-	switch {
-	case len(params) == 0:
+// deliverJobAttempts is the MaxAttempts of delivery jobs, defaulted and clamped to
+// the smallint column as River's driver does (short retry intervals over a long
+// horizon give more attempts than the column holds).
+func (db *DB) deliverJobAttempts() int16 {
+	return int16(min(cmp.Or(db.deliverAttempts, river.MaxAttemptsDefault), math.MaxInt16))
+}
+
+// notifyDeliveries tells the delivery workers, at most once per River's fetch
+// cooldown, that jobs wait in the default queue: River's own insert notification
+// (topic and payload as River sends them), which its InsertManyTx used to send when
+// it inserted the jobs. Workers that miss one find the jobs at their next poll.
+func (db *DB) notifyDeliveries(ctx context.Context, tx pgx.Tx) error {
+	now := time.Now().UnixNano()
+	last := db.lastJobNotify.Load()
+	if now-last < int64(river.FetchCooldownDefault) || !db.lastJobNotify.CompareAndSwap(last, now) {
 		return nil
-	case len(params) <= 16:
-		_, err = db.queue.InsertManyTx(ctx, tx, params)
-	default:
-		_, err = db.queue.InsertManyFastTx(ctx, tx, params)
 	}
-	if err != nil {
-		return fmt.Errorf("enqueue deliveries: %w", err)
+	if _, err := tx.Exec(ctx, `SELECT pg_notify(current_schema() || '.river_insert', $1)`,
+		`{"queue": "`+river.QueueDefault+`"}`); err != nil {
+		return fmt.Errorf("notify delivery workers: %w", err)
 	}
 	return nil
 }
