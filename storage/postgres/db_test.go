@@ -132,10 +132,7 @@ func TestSendStateMachine(t *testing.T) {
 	db, _ := newDB(t)
 	ctx := context.Background()
 	ten := newTenant(t, db)
-	r := newRecord(t, ten.ID, "INV-2")
-	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
-		t.Fatal(err)
-	}
+	r := createInvoice(t, db, ten.ID, "INV-2")
 	d := &r.Deliveries[0]
 	_, hash, _ := tracking.NewToken()
 	tok := gateway.Token{Hash: hash, Kind: gateway.TokenLink, DeliveryID: d.ID, InvoiceID: r.ID, TenantID: ten.ID}
@@ -198,10 +195,7 @@ func TestSetPDFFirstWins(t *testing.T) {
 	db, _ := newDB(t)
 	ctx := context.Background()
 	ten := newTenant(t, db)
-	r := newRecord(t, ten.ID, "INV-3")
-	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
-		t.Fatal(err)
-	}
+	r := createInvoice(t, db, ten.ID, "INV-3")
 	first := gateway.Object{Key: "a", SHA256: "aa", Size: 1}
 	got, err := db.SetPDF(ctx, r, first, gateway.NewEvent(r.ID, "", gateway.EventArchived, time.Now(), first))
 	if err != nil || got != first {
@@ -222,10 +216,7 @@ func TestFirstSendRecordsThePDFItCarriesUnlessAnotherWasRecorded(t *testing.T) {
 	db, _ := newDB(t)
 	ctx := context.Background()
 	ten := newTenant(t, db)
-	r := newRecord(t, ten.ID, "INV-4")
-	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
-		t.Fatal(err)
-	}
+	r := createInvoice(t, db, ten.ID, "INV-4")
 	d := &r.Deliveries[0]
 	first := gateway.Object{Key: "a", SHA256: "aa", Size: 1}
 	if _, err := db.SetPDF(ctx, r, first, gateway.NewEvent(r.ID, "", gateway.EventArchived, time.Now(), first)); err != nil {

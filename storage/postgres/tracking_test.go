@@ -21,11 +21,8 @@ func hitOn(r *gateway.Record, class string, at time.Time) gateway.TrackHit {
 func TestHitStoreStoresEveryHitEachFirstOnceAndThePosition(t *testing.T) {
 	db, pool := newDB(t)
 	ten := newTenant(t, db)
-	r := newRecord(t, ten.ID, "INV-HITS")
+	r := createInvoice(t, db, ten.ID, "INV-HITS")
 	ctx := context.Background()
-	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
-		t.Fatal(err)
-	}
 	store := postgres.NewHitStore(pool)
 	if got, err := store.DrainedTo(ctx, "log-a"); err != nil || got != (hitlog.Pos{}) {
 		t.Fatalf("DrainedTo(new log) = %v, %v; want the zero position", got, err)
@@ -80,11 +77,8 @@ func TestHitStoreStoresEveryHitEachFirstOnceAndThePosition(t *testing.T) {
 func TestStoredHitsReadBackFieldForFieldWithoutAgentOrNetworkInAnonymousMode(t *testing.T) {
 	db, pool := newDB(t)
 	ten := newTenant(t, db)
-	r := newRecord(t, ten.ID, "INV-HIT-FIELDS")
+	r := createInvoice(t, db, ten.ID, "INV-HIT-FIELDS")
 	ctx := context.Background()
-	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
-		t.Fatal(err)
-	}
 	at := time.Date(2026, 12, 5, 8, 30, 1, 123456789, time.UTC)
 	full := hitOn(r, "human", at)
 	full.UserAgent, full.Reason = "Mozilla/5.0 (Ünïcode; tab\there)", "browser"
@@ -114,11 +108,8 @@ func TestStoredHitsReadBackFieldForFieldWithoutAgentOrNetworkInAnonymousMode(t *
 func TestPurgeTrackingHitsHonoursRetentionAndKeepsEvidence(t *testing.T) {
 	db, pool := newDB(t)
 	ten := newTenant(t, db)
-	r := newRecord(t, ten.ID, "INV-PURGE")
+	r := createInvoice(t, db, ten.ID, "INV-PURGE")
 	ctx := context.Background()
-	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
-		t.Fatal(err)
-	}
 	store := postgres.NewHitStore(pool)
 	now := time.Now().UTC()
 	for i, age := range []time.Duration{400 * 24 * time.Hour, 10 * 24 * time.Hour, time.Hour} {
@@ -180,11 +171,8 @@ func TestTrackingSettingsDefaultOffAndRoundTrip(t *testing.T) {
 func TestRevokeLinksIsPerTenant(t *testing.T) {
 	db, _ := newDB(t)
 	ten, other := newTenant(t, db), newTenant(t, db)
-	r := newRecord(t, ten.ID, "INV-REVOKE")
+	r := createInvoice(t, db, ten.ID, "INV-REVOKE")
 	ctx := context.Background()
-	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
-		t.Fatal(err)
-	}
 	d := r.Deliveries[0].ID
 	if _, err := db.RevokeLinks(ctx, other.ID, d); gateway.ErrorKind(err) != gateway.KindNotFound {
 		t.Errorf("revoking another tenant's delivery: error = %v, want not found", err)
@@ -212,11 +200,8 @@ func TestRevokeLinksIsPerTenant(t *testing.T) {
 func TestHitWithAnAgentPostgreSQLWouldRefuseIsStored(t *testing.T) {
 	db, pool := newDB(t)
 	ten := newTenant(t, db)
-	r := newRecord(t, ten.ID, "INV-HIT-BYTES")
+	r := createInvoice(t, db, ten.ID, "INV-HIT-BYTES")
 	ctx := context.Background()
-	if err := db.CreateInvoice(ctx, r, gateway.NewEvent(r.ID, "", gateway.EventAccepted, time.Now(), nil)); err != nil {
-		t.Fatal(err)
-	}
 	bad := hitOn(r, "human", time.Now())
 	bad.UserAgent = "Agent\x00 \xff\xfe/1.0"
 	good := hitOn(r, "human", time.Now())
