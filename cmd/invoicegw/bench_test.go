@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -122,6 +123,17 @@ func BenchmarkIntake(b *testing.B) {
 		wg.Wait()
 		elapsed := time.Since(start)
 		b.StopTimer()
+		if path := os.Getenv("INVOICEGW_INTAKE_BENCH_TRACE"); path != "" {
+			// One line per request: when it was due (ms after the start) and how long
+			// it took from then, to see when slow requests come.
+			var out bytes.Buffer
+			for i, d := range lat {
+				fmt.Fprintf(&out, "%.3f %.3f\n", float64(i)*float64(interval)/1e6, float64(d)/1e6)
+			}
+			if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+				b.Error(err)
+			}
+		}
 		cold, steady := lat[:warm], lat[warm:]
 		slices.Sort(cold)
 		slices.Sort(steady)

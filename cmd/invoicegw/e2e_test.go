@@ -91,6 +91,8 @@ func gatewayEnv(t testing.TB, dbURL, smtpAddr string) (addr string, env map[stri
 		"INVOICEGW_RETRY_BASE":    "200ms",
 		"INVOICEGW_SIGNING_KEY":   testSigningKey,
 		"INVOICEGW_HIT_LOG_DIR":   filepath.Join(t.TempDir(), "hitlog"),
+		// Tests post faster than the default 100/s per key; the rate-limit test sets its own.
+		"INVOICEGW_RATE_LIMIT": "100000",
 	}
 }
 
@@ -107,15 +109,14 @@ func startGatewayWith(t testing.TB, extra map[string]string) *gw {
 	addr, env := gatewayEnv(t, dbURL, smtpSrv.Addr())
 	g := &gw{t: t, base: "http://" + addr, smtp: smtpSrv, env: env}
 	g.env["INVOICEGW_LOG_LEVEL"] = "debug"
-	g.env["INVOICEGW_RATE_LIMIT"] = "100000"               // TestRateLimitAnswers429WithRetryAfter sets its own
 	g.env["INVOICEGW_MAILGUN_SIGNING_KEY"] = e2eMailgunKey // events_e2e_test.go
 	g.env["INVOICEGW_WEBHOOK_ALLOW_PRIVATE"] = "true"      // receivers run on loopback
 	g.env["INVOICEGW_BOUNCE_DOMAIN"], g.env["INVOICEGW_INBOUND_SMTP_ADDR"] = "gw.test", freeAddr(t)
+	// Bundles in tests carry a checkpoint.
+	g.env["INVOICEGW_CHECKPOINT_INTERVAL"] = "1s"
 	for k, v := range extra {
 		g.env[k] = v
 	}
-	// Bundles in tests carry a checkpoint.
-	g.env["INVOICEGW_CHECKPOINT_INTERVAL"] = "1s"
 	g.apiKey = g.createTenant("Acme Supplies GmbH")
 
 	ctx, cancel := context.WithCancel(context.Background())
