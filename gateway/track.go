@@ -557,8 +557,6 @@ func (t *Tracker) csrfMAC(linkToken string, ts []byte) []byte {
 	return m.Sum(nil)[:16]
 }
 
-// truncateIP keeps the network, not the host: /24 for IPv4, /48 for IPv6. Enough to
-// tell a scanner's data centre from a home connection, not enough to find a person.
 // maxUserAgent bounds a stored user agent; real ones stay well below it, and a
 // header of megabytes would otherwise be copied into every hit and event.
 const maxUserAgent = 512
@@ -589,6 +587,8 @@ func CleanUserAgent(s string) string {
 	return b.String()
 }
 
+// truncateIP keeps the network, not the host: /24 for IPv4, /48 for IPv6. Enough to
+// tell a scanner's data centre from a home connection, not enough to find a person.
 func truncateIP(s string) string {
 	addr, err := netip.ParseAddr(s)
 	if err != nil {

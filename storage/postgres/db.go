@@ -402,30 +402,21 @@ func (db *DB) RecordEvent(ctx context.Context, tenantID string, e gateway.Event)
 }
 
 // SetPDF records the archived PDF of an invoice together with its rendered and
-// archived events. The first PDF archived wins: when another worker got there first,
-// its object is returned and the events are not recorded again.
+// archived events, in a transaction of its own (a delivery records its PDF with its
+// first message instead: SetMessageAndBeginSend). The first PDF archived wins: when
+// another worker got there first, its object is returned and the events are not
+// recorded again.
 func (db *DB) SetPDF(ctx context.Context, r *gateway.Record, obj gateway.Object, events ...gateway.Event) (gateway.Object, error) {
-	var got gateway.Object
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
-			UPDATE invoices SET pdf_key = $2, pdf_sha256 = $3, pdf_size = $4, updated_at = now()
-			WHERE id = $1 AND pdf_key IS NULL
-			RETURNING pdf_key, pdf_sha256, pdf_size`, r.ID, obj.Key, obj.SHA256, obj.Size).Scan(&got.Key, &got.SHA256, &got.Size)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return tx.QueryRow(ctx, `SELECT pdf_key, pdf_sha256, pdf_size FROM invoices WHERE id = $1`, r.ID).
-				Scan(&got.Key, &got.SHA256, &got.Size)
-		}
-		if err != nil {
-			return err
-		}
-		for _, e := range events {
-			if err := insertEvent(ctx, tx, r.TenantID, e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return recordPDF(ctx, tx, r.TenantID, r.ID, &gateway.NewPDF{Object: obj, Events: events})
 	})
-	return got, dbError(err, "invoice pdf")
+	if taken := (*gateway.PDFTakenError)(nil); errors.As(err, &taken) {
+		return taken.Recorded, nil
+	}
+	if err != nil {
+		return gateway.Object{}, dbError(err, "invoice pdf")
+	}
+	return obj, nil
 }
 
 // ResolveToken implements gateway.TokenResolver against the truth.

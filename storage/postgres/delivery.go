@@ -126,7 +126,7 @@ func (db *DB) SetMessageAndBeginSend(ctx context.Context, d *gateway.Delivery, p
 }
 
 // recordPDF records an invoice's archived PDF with its events. The first PDF recorded
-// wins (as in SetPDF): the same object again records nothing more, another one is a
+// wins: the same object again records nothing more, another one is a
 // KindConflict wrapping *gateway.PDFTakenError, so that the caller rolls back and
 // composes its message around the recorded PDF.
 func recordPDF(ctx context.Context, tx pgx.Tx, tenantID, invoiceID string, pdf *gateway.NewPDF) error {
